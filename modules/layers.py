@@ -1,0 +1,119 @@
+"""Leaf layers that own the original's parameters: torch Conv2d, BatchNorm2d (eval mode) and
+the AntiAliasInterpolation2d buffer.
+
+Each leaf is named after its full torch module path (e.g. ``predictor.encoder.down_blocks.0.conv``)
+and lists its ``state_dict`` entries in torch's order and layout via ``torch_state()``, so one
+function (``modules.weights``) maps a whole checkpoint by name.
+Variables are created in ``__init__`` from the constructor arguments, as torch does, so the
+parameter map of a full-size model is known without running it.
+"""
+from collections import namedtuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from modules.ops import anti_alias_kernel
+
+class Prebuilt:
+    """Mixin for layers that create their variables in ``__init__`` (as torch modules do):
+    there is nothing left for Keras to build."""
+
+    def build(self, *args, **kwargs):
+        self.built = True
+
+
+# variable: the Keras variable to fill (None: a buffer the port computes or ignores);
+# expected: for computed buffers, the value the checkpoint must hold.
+TorchEntry = namedtuple("TorchEntry", "shape variable expected")
+
+
+class Conv2d(Prebuilt, keras.layers.Layer):
+    """``nn.Conv2d(in_channels, out_channels, kernel_size, padding)`` with stride 1, NHWC."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, padding=0, name=None):
+        super().__init__(name=name)
+        kh, kw = _pair(kernel_size)
+        ph, pw = _pair(padding)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel = self.add_weight(shape=(kh, kw, in_channels, out_channels),
+                                      initializer="zeros", trainable=False, name="kernel")
+        self.bias = self.add_weight(shape=(out_channels,), initializer="zeros",
+                                    trainable=False, name="bias")
+        # 'SAME' is torch's symmetric padding whenever it pads by k // 2 on odd kernels,
+        # and it avoids a separate PAD op in TF Lite.
+        if kh % 2 == 1 and kw % 2 == 1 and (ph, pw) == (kh // 2, kw // 2):
+            self.padding = "SAME"
+        elif (ph, pw) == (0, 0):
+            self.padding = "VALID"
+        else:
+            self.padding = [[0, 0], [ph, ph], [pw, pw], [0, 0]]
+
+    def call(self, x):
+        return tf.nn.conv2d(x, self.kernel, strides=1, padding=self.padding) + self.bias
+
+    def torch_state(self):
+        kh, kw, cin, cout = self.kernel.shape
+        return {"weight": TorchEntry((cout, cin, kh, kw), self.kernel, None),
+                "bias": TorchEntry((cout,), self.bias, None)}
+
+
+class BatchNorm2d(Prebuilt, keras.layers.Layer):
+    """``nn.BatchNorm2d(features, affine=True)`` in eval mode (running statistics, eps 1e-5)."""
+
+    epsilon = 1e-5
+
+    def __init__(self, features, name=None):
+        super().__init__(name=name)
+        self.gamma = self.add_weight(shape=(features,), initializer="ones", trainable=False,
+                                     name="gamma")
+        self.beta = self.add_weight(shape=(features,), initializer="zeros", trainable=False,
+                                    name="beta")
+        self.moving_mean = self.add_weight(shape=(features,), initializer="zeros",
+                                           trainable=False, name="moving_mean")
+        self.moving_variance = self.add_weight(shape=(features,), initializer="ones",
+                                               trainable=False, name="moving_variance")
+
+    def call(self, x):
+        scale = self.gamma * tf.math.rsqrt(self.moving_variance + self.epsilon)
+        return x * scale + (self.beta - self.moving_mean * scale)
+
+    def torch_state(self):
+        features = (self.gamma.shape[0],)
+        return {"weight": TorchEntry(features, self.gamma, None),
+                "bias": TorchEntry(features, self.beta, None),
+                "running_mean": TorchEntry(features, self.moving_mean, None),
+                "running_var": TorchEntry(features, self.moving_variance, None),
+                # Only counts training steps; absent from checkpoints older than torch 0.4.1.
+                "num_batches_tracked": TorchEntry((), None, None)}
+
+
+class AntiAliasInterpolation2d(Prebuilt, keras.layers.Layer):
+    """``modules.util.AntiAliasInterpolation2d``: gaussian blur then keep every
+    ``int(1 / scale)``-th pixel.
+
+    The blur-then-subsample is one strided depthwise convolution: the strided outputs are
+    exactly the pixels ``[::int_inv_scale]`` that torch keeps, without computing the others.
+    """
+
+    def __init__(self, channels, scale, name=None):
+        super().__init__(name=name)
+        self.torch_kernel = anti_alias_kernel(channels, scale)
+        size = self.torch_kernel.shape[-1]
+        self.ka = size // 2
+        self.kb = self.ka - 1 if size % 2 == 0 else self.ka
+        self.stride = int(1 / scale)
+        # (C, 1, k, k) -> depthwise (k, k, C, 1)
+        self.kernel = tf.constant(np.transpose(self.torch_kernel, (2, 3, 0, 1)))
+
+    def call(self, x):
+        x = tf.pad(x, [[0, 0], [self.ka, self.kb], [self.ka, self.kb], [0, 0]])
+        return tf.nn.depthwise_conv2d(x, self.kernel, strides=[1, self.stride, self.stride, 1],
+                                      padding="VALID")
+
+    def torch_state(self):
+        return {"weight": TorchEntry(self.torch_kernel.shape, None, self.torch_kernel)}
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)

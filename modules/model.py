@@ -1,0 +1,54 @@
+"""``load_model``: the three Keras models of one config + checkpoint, behind the public API."""
+import numpy as np
+
+from modules.checkpoint import read_state_dicts
+from modules.config import load_config
+from modules.generator import OcclusionAwareGenerator
+from modules.keypoint_detector import KPDetector
+from modules.signatures import Signatures
+from modules.weights import load_state_dict
+
+
+def build_models(config):
+    """Keras models with the config's architecture (weights zero until loaded)."""
+    return (KPDetector(**config.kp_detector_kwargs()),
+            OcclusionAwareGenerator(**config.generator_kwargs()))
+
+
+class NumpyFunction:
+    """Calls a signature function with keyword arrays (numpy or tf), returns numpy arrays."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, **inputs):
+        out = self.function(**{k: np.asarray(v, dtype=np.float32) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
+
+class Model:
+    """One FOMM model. ``kp_detector``, ``process_kp`` and ``generator`` take keyword arrays
+    and return dicts of numpy arrays (see README: Model API); ``encode_source`` and
+    ``animate_encoded`` are the generator split into its per-video and per-frame parts.
+    ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves and
+    ``signatures`` the tf.functions that build.py exports."""
+
+    def __init__(self, config, kp_detector, generator):
+        self.config = config
+        self.keras_kp_detector = kp_detector
+        self.keras_generator = generator
+        self.signatures = Signatures(config, kp_detector, generator)
+        for name, function in self.signatures.functions().items():
+            setattr(self, name, NumpyFunction(function))
+
+
+def load_model(config_path, checkpoint_path, use_torch=False):
+    """Builds the models of ``config_path`` and loads ``checkpoint_path`` (an original
+    ``*.pth.tar``) into them. ``use_torch`` reads the checkpoint with torch.load instead of
+    the built-in reader. Raises ConfigError, CheckpointError or WeightError."""
+    config = load_config(config_path)
+    generator_state, kp_detector_state = read_state_dicts(checkpoint_path, use_torch=use_torch)
+    kp_detector, generator = build_models(config)
+    load_state_dict(kp_detector, kp_detector_state, f"checkpoint {checkpoint_path} (kp_detector)")
+    load_state_dict(generator, generator_state, f"checkpoint {checkpoint_path} (generator)")
+    return Model(config, kp_detector, generator)

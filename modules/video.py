@@ -1,0 +1,448 @@
+"""Image and video I/O for the animation pipeline.
+
+Reading follows the original demo.py (imageio v2 + ffmpeg, skimage resize); videos are streamed
+frame by frame, never held whole in memory. Outputs are written beside the target under a
+temporary name and only renamed into place when complete.
+"""
+import os
+import re
+import shutil
+import subprocess
+import uuid
+import warnings
+
+import imageio
+import imageio_ffmpeg
+import numpy as np
+from skimage.transform import resize
+
+__all__ = ['InputError', 'read_image', 'resize_frame', 'VideoReader', 'VideoWriter', 'count_frames',
+           'add_audio', 'has_audio', 'video_stream_info']
+
+
+class InputError(Exception):
+    """A bad input or output path; the message is one line meant for the user."""
+
+
+def _temp_beside(path, make_dir=False):
+    """Create an empty file (or folder) beside `path` under a fresh name; return its path.
+
+    The name keeps the extension (ffmpeg picks the container from it) and matches *.tmp-*.
+    Unlike tempfile's, it gets the usual umask permissions, which the final output keeps.
+    """
+    parent, name = os.path.split(os.path.abspath(path))
+    stem, ext = os.path.splitext(name)
+    tmp = os.path.join(parent, f'{stem}.tmp-{uuid.uuid4().hex[:12]}{ext}')
+    if make_dir:
+        os.mkdir(tmp)
+    else:
+        open(tmp, 'xb').close()
+    return tmp
+
+
+def _check_file(path, what):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{what} not found: '{path}'. Check the path.")
+    if os.path.isdir(path):
+        raise InputError(f"{what} '{path}' is a directory, not a file. Give the path of a file.")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Images and frames
+
+def resize_frame(frame, frame_shape=(256, 256)):
+    """demo.py's `resize(frame, frame_shape)[..., :3]`: float64 (H, W, 3) in [0, 1].
+
+    Grayscale (2-D, 1 channel, or gray + alpha) is repeated to RGB; an alpha channel is dropped.
+    """
+    img = resize(frame, tuple(frame_shape[:2]))
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.shape[-1] < 3:
+        img = np.repeat(img[..., :1], 3, axis=-1)
+    return img[..., :3]
+
+
+def read_image(path, frame_shape=(256, 256)):
+    """Read an image file as demo.py does; returns float64 (H, W, 3) in [0, 1]."""
+    path = _check_file(path, 'Image')
+    try:
+        img = imageio.v2.imread(path)
+    except Exception as e:
+        raise InputError(f"Cannot read image '{path}': not an image file that imageio can read "
+                         f"({type(e).__name__}). Use a PNG or JPEG.") from None
+    img = np.asarray(img)
+    if img.ndim not in (2, 3) or min(img.shape[:2]) < 1:
+        raise InputError(f"Image '{path}' has shape {img.shape}, not (H, W) or (H, W, C). "
+                         f"Use a single RGB or grayscale image.")
+    return resize_frame(img, frame_shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# ffmpeg probing (no ffprobe ships with imageio-ffmpeg, so parse `ffmpeg -i`)
+
+def _ffmpeg():
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _arg(path):
+    # An absolute path keeps ffmpeg from reading "name:rest" as a protocol or "-x" as an option.
+    return os.path.abspath(os.fspath(path))
+
+
+def video_stream_info(path):
+    """Container and first video/audio stream of a media file, from `ffmpeg -i`.
+
+    Returns {'format': str, 'duration': float | None,
+             'video': {'codec', 'width', 'height', 'fps'} | None,
+             'audio': {'codec', 'sample_rate', 'channels'} | None}.
+    Raises InputError when the file is missing or ffmpeg cannot open it.
+    """
+    path = _check_file(path, 'Media file')
+    proc = subprocess.run([_ffmpeg(), '-hide_banner', '-nostdin', '-i', _arg(path)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    text = proc.stderr.decode('utf-8', errors='replace')
+    head = re.search(r"^Input #0, (.+?), from ", text, re.M)
+    if head is None:
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+        reason = lines[-1].split('] ')[-1] if lines else 'unknown error'
+        raise InputError(f"Cannot open '{path}' as a video: {reason}. Use a video file "
+                         f"such as .mp4.")
+    info = {'format': head.group(1), 'duration': None, 'video': None, 'audio': None}
+    m = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
+    if m:
+        info['duration'] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    for kind, rest in re.findall(r"^\s*Stream #0:\d+.*?: (Video|Audio): (.*)$", text, re.M):
+        codec = rest.split(',')[0].split(' ')[0]
+        if kind == 'Video' and info['video'] is None:
+            size = re.search(r"\b([1-9]\d*)x([1-9]\d*)\b", rest)
+            fps = re.search(r"([\d.]+)(k?) fps", rest) or re.search(r"([\d.]+)(k?) tbr", rest)
+            info['video'] = {
+                'codec': codec,
+                'width': int(size.group(1)) if size else None,
+                'height': int(size.group(2)) if size else None,
+                'fps': float(fps.group(1)) * (1000 if fps.group(2) else 1) if fps else None,
+            }
+        elif kind == 'Audio' and info['audio'] is None:
+            rate = re.search(r"(\d+) Hz", rest)
+            fields = [f.strip() for f in rest.split(',')]
+            info['audio'] = {
+                'codec': codec,
+                'sample_rate': int(rate.group(1)) if rate else None,
+                'channels': fields[2] if len(fields) > 2 else None,
+            }
+    return info
+
+
+def has_audio(path):
+    """True when `path` has an audio stream."""
+    return video_stream_info(path)['audio'] is not None
+
+
+def count_frames(path):
+    """Exact number of video frames (decodes the whole video; slow for long files)."""
+    path = _check_file(path, 'Video')
+    try:
+        return imageio_ffmpeg.count_frames_and_secs(_arg(path))[0]
+    except RuntimeError:
+        raise InputError(f"Cannot count the frames of '{path}': ffmpeg cannot decode it. "
+                         f"Use a valid video file.") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+# What imageio.v2.get_reader(path) hands to its ffmpeg plugin, as demo.py did. Always ffmpeg (not
+# pillow for .gif), so frames are rgb24 and fps is known.
+_IMAGEIO_FFMPEG_EXTS = ('.mov', '.avi', '.mpg', '.mpeg', '.mp4', '.mkv', '.webm', '.wmv', '.h264')
+
+
+class VideoReader:
+    """Stream the frames of a video as uint8 (H, W, 3) arrays, like demo.py's imageio reader.
+
+    `fps`, `size` = (width, height), `num_frames` (approximate, from duration * fps, or None;
+    use `count_frames(path)` for the exact count). Iterate for all frames, or
+    `frames(start, stop)` for a range; each pass decodes from the start and keeps one frame.
+    """
+
+    def __init__(self, path):
+        self.path = _check_file(path, 'Driving video')
+        info = video_stream_info(self.path)
+        fmt = info['format']
+        if fmt.endswith('_pipe') or fmt == 'image2':
+            raise InputError(f"'{self.path}' is a still image ({fmt.replace('_pipe', '')}), "
+                             f"not a video. Give a video file such as .mp4.")
+        if info['video'] is None:
+            raise InputError(f"'{self.path}' has no video stream. Give a video file with frames.")
+        self._reader = self._open()
+        try:
+            meta = self._reader.get_meta_data()
+            # Peek at frame 0: imageio caches it, so the first pass does not decode it twice.
+            self._reader.get_data(0)
+        except (IndexError, StopIteration, RuntimeError, OSError):
+            self.close()
+            raise InputError(f"'{self.path}' has no video frames. Give a video file with "
+                             f"frames.") from None
+        self.fps = float(meta['fps'])
+        self.size = tuple(meta['size'])
+        self.num_frames = None
+        if info['duration'] and self.fps > 0:
+            self.num_frames = max(1, int(round(info['duration'] * self.fps)))
+
+    def _open(self):
+        path = _arg(self.path)
+        try:
+            if os.path.splitext(path)[1].lower() in _IMAGEIO_FFMPEG_EXTS:
+                return imageio.v2.get_reader(path, format='FFMPEG')
+            # imageio's ffmpeg plugin refuses extensions it does not list (.gif, .m4v, .flv...)
+            # although ffmpeg reads them; this is v2.get_reader with the extension vouched for.
+            return imageio.v3.imopen(path, 'r?', plugin='FFMPEG', extension='.mp4',
+                                     legacy_mode=True).legacy_get_reader()
+        except (OSError, RuntimeError, ValueError, IndexError, StopIteration):
+            raise InputError(f"Cannot decode '{self.path}': the file is damaged or has no "
+                             f"decodable video frames. Give a valid video file.") from None
+
+    def frames(self, start=0, stop=None):
+        """Yield frames start..stop-1 (stop=None: to the end)."""
+        if start < 0 or (stop is not None and stop < start):
+            raise ValueError(f"bad frame range ({start}, {stop})")
+        reader, self._reader = self._reader, None
+        if reader is None:
+            reader = self._open()
+        try:
+            it = iter(reader)
+            index = 0
+            while stop is None or index < stop:
+                try:
+                    frame = next(it)
+                except StopIteration:
+                    return
+                except RuntimeError:
+                    # As demo.py: a truncated last frame ends the stream.
+                    return
+                if index >= start:
+                    yield np.asarray(frame)
+                index += 1
+        finally:
+            reader.close()
+
+    def __iter__(self):
+        return self.frames()
+
+    def close(self):
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+# extension -> imageio-ffmpeg write_frames arguments
+_X264 = dict(codec='libx264', pix_fmt_out='yuv420p', macro_block_size=2,
+             output_params=['-crf', '18', '-preset', 'medium'])
+_FORMATS = {
+    '.mp4': dict(_X264, output_params=_X264['output_params'] + ['-movflags', '+faststart']),
+    '.m4v': dict(_X264, output_params=_X264['output_params'] + ['-movflags', '+faststart']),
+    '.mov': dict(_X264, output_params=_X264['output_params'] + ['-movflags', '+faststart']),
+    '.mkv': _X264,
+    '.avi': dict(codec='mpeg4', pix_fmt_out='yuv420p', macro_block_size=2,
+                 output_params=['-qscale:v', '2']),
+    '.webm': dict(codec='libvpx-vp9', pix_fmt_out='yuv420p', macro_block_size=2,
+                  output_params=['-crf', '30', '-b:v', '0', '-deadline', 'good', '-cpu-used', '4',
+                                 '-row-mt', '1']),
+    # A palette per frame keeps GIF streaming (a global palette needs every frame first).
+    '.gif': dict(codec='gif', pix_fmt_out='pal8', macro_block_size=1,
+                 output_params=['-vf', 'split[a][b];[a]palettegen=stats_mode=single[p];'
+                                       '[b][p]paletteuse=new=1']),
+}
+
+
+class VideoWriter:
+    """Stream uint8 (H, W, 3) frames into a video, atomically.
+
+    The container follows the extension (.mp4 .m4v .mov .mkv: H.264; .avi: MPEG-4; .webm: VP9;
+    .gif); a path ending in '/' or naming an existing directory gets lossless PNG frames
+    000000.png, 000001.png, ... Frames go to a temporary file (or directory) beside the target,
+    which replaces the target only on `close()` or a clean exit of the `with` block; on an
+    exception or `abort()` the temporary is removed and an existing target is left untouched.
+    """
+
+    def __init__(self, path, fps):
+        path = os.fspath(path)
+        self.fps = fps
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.png_dir = path.endswith(('/', os.sep)) or os.path.isdir(path)
+        self.path = os.path.normpath(path) if self.png_dir else path
+        ext = os.path.splitext(path)[1].lower()
+        if not self.png_dir and ext not in _FORMATS:
+            what = f"unknown video extension '{ext}'" if ext else 'no file extension'
+            raise InputError(f"Cannot write '{path}': {what}. Use one of "
+                             f"{' '.join(sorted(_FORMATS))}, or end the path with '/' for PNG "
+                             f"frames.")
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            self._tmp = _temp_beside(self.path, make_dir=self.png_dir)
+        except OSError as e:
+            raise InputError(f"Cannot write '{path}': {e.strerror}. Choose a writable "
+                             f"location.") from None
+        self._options = None if self.png_dir else _FORMATS[ext]
+        self._gen = None
+        self._shape = None
+        self.count = 0
+
+    def append(self, frame):
+        """Add one uint8 (H, W, 3) frame."""
+        if self._tmp is None:
+            raise ValueError(f"VideoWriter for '{self.path}' is closed")
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"frames must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
+        if self._shape is None:
+            self._shape = frame.shape
+        elif frame.shape != self._shape:
+            raise ValueError(f"frame {self.count} has shape {frame.shape}, the first had "
+                             f"{self._shape}")
+        if self.png_dir:
+            imageio.v2.imwrite(os.path.join(self._tmp, f'{self.count:06d}.png'), frame)
+        else:
+            if self._gen is None:
+                opts = dict(self._options, output_params=list(self._options['output_params']))
+                self._gen = imageio_ffmpeg.write_frames(
+                    self._tmp, (frame.shape[1], frame.shape[0]), fps=self.fps, quality=None,
+                    ffmpeg_log_level='error', **opts)
+                self._gen.send(None)
+            self._gen.send(np.ascontiguousarray(frame))
+        self.count += 1
+
+    def close(self):
+        """Finish the file and move it into place."""
+        if self._tmp is None:
+            return
+        try:
+            if self._gen is not None:
+                gen, self._gen = self._gen, None
+                gen.close()  # waits for ffmpeg to finish the file
+            if self.count == 0:
+                raise ValueError(f"no frames were given for '{self.path}'; nothing written")
+            if not self.png_dir and os.path.getsize(self._tmp) == 0:
+                raise RuntimeError(f"ffmpeg failed to write '{self.path}'")
+            if self.png_dir:
+                self._commit_dir()
+            else:
+                os.replace(self._tmp, self.path)
+                self._tmp = None
+        finally:
+            self.abort()
+
+    def _commit_dir(self):
+        if not os.path.isdir(self.path):
+            os.rename(self._tmp, self.path)
+            self._tmp = None
+            return
+        # An existing directory may hold other files: replace only our numbered frames, and
+        # drop numbered frames left over from a longer earlier run.
+        for name in sorted(os.listdir(self._tmp)):
+            os.replace(os.path.join(self._tmp, name), os.path.join(self.path, name))
+        for name in os.listdir(self.path):
+            if re.fullmatch(r'\d{6}\.png', name) and int(name[:6]) >= self.count:
+                os.remove(os.path.join(self.path, name))
+
+    def abort(self):
+        """Stop and remove the temporary output; the target is not touched."""
+        if self._gen is not None:
+            gen, self._gen = self._gen, None
+            try:
+                gen.close()
+            except Exception:
+                pass
+        if self._tmp is not None:
+            tmp, self._tmp = self._tmp, None
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif os.path.exists(tmp):
+                os.remove(tmp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self):
+        # Never leave a temporary behind, even when the caller forgot to close.
+        try:
+            self.abort()
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio
+
+# audio codecs each container takes as they are, and what to encode to otherwise
+_AUDIO_COPY = {
+    '.mp4': {'aac', 'mp3', 'alac', 'ac3'}, '.m4v': {'aac', 'mp3', 'alac', 'ac3'},
+    '.mov': {'aac', 'mp3', 'alac', 'ac3', 'pcm_s16le'}, '.mkv': None,
+    '.avi': {'mp3', 'aac', 'ac3', 'pcm_s16le'}, '.webm': {'opus', 'vorbis'},
+}
+_AUDIO_ENCODE = {'.webm': ['-c:a', 'libopus', '-b:a', '96k']}
+
+
+def add_audio(video_path, audio_source, max_seconds=None):
+    """Put the audio track of `audio_source` (the driving video) into `video_path`, in place.
+
+    The audio is cut to `max_seconds` when given. Returns True when audio was added. When it
+    cannot be (the source has no audio, the output is a GIF or PNG frames, ffmpeg fails), this
+    emits a UserWarning saying why, returns False and leaves `video_path` as it was.
+    """
+    video_path = os.fspath(video_path)
+    if os.path.isdir(video_path):
+        warnings.warn(f"No audio added: '{video_path}' is a folder of PNG frames.", stacklevel=2)
+        return False
+    video_path = _check_file(video_path, 'Video')
+    ext = os.path.splitext(video_path)[1].lower()
+    if ext not in _AUDIO_COPY:
+        warnings.warn(f"No audio added: a '{ext}' file cannot hold audio.", stacklevel=2)
+        return False
+    audio = video_stream_info(audio_source)['audio']
+    if audio is None:
+        warnings.warn(f"No audio added: '{audio_source}' has no audio track.", stacklevel=2)
+        return False
+
+    allowed = _AUDIO_COPY[ext]
+    copy = ['-c:a', 'copy']
+    encode = _AUDIO_ENCODE.get(ext, ['-c:a', 'aac', '-b:a', '160k'])
+    attempts = [copy, encode] if allowed is None or audio['codec'] in allowed else [encode]
+    extra = ['-t', f'{max_seconds:.6f}'] if max_seconds is not None else []
+    if ext in ('.mp4', '.m4v', '.mov'):
+        extra += ['-movflags', '+faststart']
+    tmp = _temp_beside(video_path)
+    try:
+        for audio_args in attempts:
+            cmd = ([_ffmpeg(), '-y', '-nostdin', '-v', 'error', '-i', _arg(video_path),
+                    '-i', _arg(audio_source), '-map', '0:v', '-map', '1:a:0', '-c:v', 'copy']
+                   + audio_args + extra + [_arg(tmp)])
+            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if proc.returncode == 0 and os.path.getsize(tmp) > 0:
+                os.replace(tmp, video_path)
+                return True
+        reason = proc.stderr.decode('utf-8', errors='replace').strip().splitlines()
+        warnings.warn(f"No audio added to '{video_path}': ffmpeg failed"
+                      f"{': ' + reason[-1] if reason else ''}.", stacklevel=2)
+        return False
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,111 @@
+"""Builds the SavedModels and TF Lite models of a checkpoint.
+
+    python build.py --model vox
+writes saved_models/vox/{kp_detector,process_kp,generator}/ and
+tflite/vox/{kp_detector,process_kp,generator}.tflite (+ tflite/vox/OPS.md).
+"""
+import os
+import sys
+import time
+
+from modules import cli
+from modules.cli import UsageError
+
+MODULE_NAMES = ("kp_detector", "process_kp", "generator")
+
+
+def parse(argv):
+    parser = cli.ArgumentParser(prog="build.py", description=__doc__.split("\n")[1])
+    parser.add_argument("--model", default="vox",
+                        help="model NAME: config/NAME-256.yaml + checkpoint/NAME-cpk.pth.tar "
+                             "(default: vox)")
+    parser.add_argument("--config", help="config file (NAME then only names the outputs)")
+    parser.add_argument("--checkpoint", help="checkpoint file (NAME then only names the outputs)")
+    parser.add_argument("-a", "--all", action="store_true",
+                        help="build every model in config/ that has a checkpoint in checkpoint/")
+    parser.add_argument("--module", choices=MODULE_NAMES, help="build only this one")
+    parser.add_argument("--nolite", action="store_true", help="skip the TF Lite models")
+    parser.add_argument("--quantize", choices=("float16", "dynamic"),
+                        help="write quantized TF Lite models to tflite/NAME-MODE/ instead "
+                             "(the generator is quantized; SavedModels are not rebuilt)")
+    parser.add_argument("--loadwithtorch", action="store_true",
+                        help="read the checkpoint with torch.load instead of the built-in reader")
+    parser.add_argument("--saved_models", default=cli.SAVED_MODELS_DIR, metavar="DIR",
+                        help="where SavedModels go (default: saved_models/)")
+    parser.add_argument("--tflite", default=cli.TFLITE_DIR, metavar="DIR",
+                        help="where TF Lite models go (default: tflite/)")
+    args = parser.parse_args(argv)
+    if args.all and (args.config or args.checkpoint):
+        raise UsageError("--all builds every config in config/; it does not take --config "
+                         "or --checkpoint")
+    if args.quantize and args.nolite:
+        raise UsageError("--quantize makes TF Lite models; it does not go with --nolite")
+    return args
+
+
+def targets(args):
+    """(name, config path, checkpoint path) of every model to build."""
+    if args.all:
+        found = [(name, cli.config_path(name), cli.checkpoint_path(name, required=False))
+                 for name in cli.model_names()]
+        found = [t for t in found if t[2] is not None]
+        if not found:
+            raise UsageError(f"--all found no checkpoint in checkpoint/ for any config "
+                             f"({cli.DOWNLOAD_HINT})")
+        return found
+    config = args.config or cli.config_path(args.model)
+    checkpoint = args.checkpoint or cli.checkpoint_path(args.model)
+    return [(args.model, config, checkpoint)]
+
+
+class Steps:
+    """Prints each step and how long it took."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def run(self, what, fn, *args):
+        print(f"[{self.name}] {what} ...", end="", flush=True)
+        start = time.perf_counter()
+        with cli.quiet():
+            result = fn(*args)
+        print(f" {time.perf_counter() - start:.1f} s", flush=True)
+        return result
+
+
+def build(args, name, config, checkpoint):
+    cli.import_tensorflow()
+    from modules import export, load_model
+
+    steps = Steps(name)
+    model = steps.run(f"loading {checkpoint} with {config}", load_model, config, checkpoint,
+                      args.loadwithtorch)
+    modules = [args.module] if args.module else list(MODULE_NAMES)
+    if not args.quantize:
+        for module in modules:
+            directory = os.path.join(args.saved_models, name, module)
+            steps.run(f"SavedModel {os.path.relpath(directory)}", export.save_saved_model,
+                      model.signatures, module, directory)
+    if args.nolite:
+        return
+    folder = os.path.join(args.tflite, f"{name}-{args.quantize}" if args.quantize else name)
+    for module in modules:
+        path = os.path.join(folder, f"{module}.tflite")
+        flatbuffer = steps.run(f"TF Lite {os.path.relpath(path)}", export.convert_tflite,
+                               model.signatures, module, args.quantize)
+        export.write_file(path, flatbuffer)
+        print(f"[{name}]   {len(flatbuffer) / 2**20:.1f} MiB", flush=True)
+    export.write_file(os.path.join(folder, "OPS.md"), export.ops_report(folder))
+
+
+@cli.main_guard
+def main(argv=None):
+    args = parse(argv)
+    start = time.perf_counter()
+    for name, config, checkpoint in targets(args):
+        build(args, name, config, checkpoint)
+    print(f"done in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

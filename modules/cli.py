@@ -1,0 +1,128 @@
+"""What the four scripts share: where a model's files are, and turning errors into one line.
+
+Model NAME (e.g. ``vox``) means ``config/NAME-256.yaml``, ``checkpoint/NAME-cpk.pth.tar``
+(or ``checkpoint/NAME.pth.tar``, as the published fashion checkpoint is named),
+``saved_models/NAME/`` and ``tflite/NAME/`` (``tflite/NAME-float16/``, ``tflite/NAME-dynamic/``
+for the quantized ones).
+"""
+import argparse
+import contextlib
+import functools
+import os
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(ROOT, "config")
+CHECKPOINT_DIR = os.path.join(ROOT, "checkpoint")
+SAVED_MODELS_DIR = os.path.join(ROOT, "saved_models")
+TFLITE_DIR = os.path.join(ROOT, "tflite")
+DOWNLOAD_HINT = ("the published checkpoints are linked from the original's README "
+                 "(github.com/AliaksandrSiarohin/first-order-model); put them in checkpoint/")
+
+
+class UsageError(Exception):
+    """Flags or paths that do not work together; the message says what to do."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its errors on one line, like every other error of the scripts."""
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def config_path(name):
+    """``config/NAME-256.yaml`` (or ``config/NAME.yaml`` when NAME already has the size)."""
+    for candidate in (f"{name}-256.yaml", f"{name}.yaml"):
+        path = os.path.join(CONFIG_DIR, candidate)
+        if os.path.isfile(path):
+            return path
+    known = ", ".join(model_names()) or "none"
+    raise UsageError(f"no config for model '{name}' in config/ (known models: {known}); "
+                     f"pass --config PATH for another config")
+
+
+def checkpoint_path(name, required=True):
+    """``checkpoint/NAME-cpk.pth.tar``, else ``checkpoint/NAME.pth.tar``."""
+    for candidate in (f"{name}-cpk.pth.tar", f"{name}.pth.tar"):
+        path = os.path.join(CHECKPOINT_DIR, candidate)
+        if os.path.isfile(path):
+            return path
+    if required:
+        raise UsageError(f"no checkpoint for model '{name}': expected checkpoint/{name}-cpk.pth.tar "
+                         f"or checkpoint/{name}.pth.tar ({DOWNLOAD_HINT}), or pass --checkpoint PATH")
+    return None
+
+
+def model_names():
+    """The models that have a config in config/: ``vox`` for ``vox-256.yaml``."""
+    names = []
+    for entry in sorted(os.listdir(CONFIG_DIR)) if os.path.isdir(CONFIG_DIR) else []:
+        if entry.endswith(".yaml"):
+            stem = entry[:-len(".yaml")]
+            names.append(stem[:-len("-256")] if stem.endswith("-256") else stem)
+    return names
+
+
+# The exceptions that mean bad input, not a bug, by the module that defines them. Only the
+# modules already imported can have raised one, and importing the others would pull in
+# TensorFlow just to report a bad flag.
+EXPECTED_ERRORS = {"modules.cli": "UsageError", "modules.config": "ConfigError",
+                   "modules.checkpoint": "CheckpointError", "modules.weights": "WeightError",
+                   "modules.video": "InputError", "modules.export": "ExportError"}
+
+
+def expected_errors():
+    return tuple(getattr(sys.modules[module], name) for module, name in EXPECTED_ERRORS.items()
+                 if module in sys.modules)
+
+
+def main_guard(main):
+    """Runs ``main``; bad input becomes one line on stderr and exit code 2, Ctrl-C exit 130,
+    never a traceback for either."""
+    @functools.wraps(main)
+    def run(argv=None):
+        try:
+            return main(argv)
+        except KeyboardInterrupt:
+            print("interrupted; nothing was written in place of existing files", file=sys.stderr)
+            sys.exit(130)
+        except expected_errors() as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+    return run
+
+
+@contextlib.contextmanager
+def quiet():
+    """Holds back what TensorFlow's C++ side prints on stderr (start-up notices, converter
+    logs) and shows it only if the block fails. FOMM_VERBOSE=1 shows everything."""
+    if os.environ.get("FOMM_VERBOSE") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            captured.seek(0)
+            os.write(2, captured.read())
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """Imports TensorFlow and starts its runtime without its start-up notices."""
+    with quiet():
+        import tensorflow as tf
+        tf.constant(0)
+    return tf

@@ -1,0 +1,172 @@
+"""build.py's exports beyond parity (which test_networks checks for every target): builtin
+ops only, servable signatures, dynamic batch, quantized models, atomic and clear failures."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import (IMAGE_TOL, build, checkpoint_path, config_path, images, reference,
+                      tiny_model)
+from modules.export import QUANTIZATIONS, replacing, tflite_ops
+
+MODULE_FILES = ("kp_detector", "process_kp", "generator")
+
+
+def run_build(*args, cwd=None):
+    return subprocess.run([sys.executable, os.path.abspath("build.py"), *args],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_tflite_models_use_builtin_ops_only(built, case):
+    for module in MODULE_FILES:
+        with open(built(case) / "tflite" / case / f"{module}.tflite", "rb") as f:
+            ops = tflite_ops(f.read())
+        assert ops and all(name.isupper() for name in ops), f"{module}: {ops}"
+        assert not any(name.startswith("Flex") for name in ops)
+        assert "VAR_HANDLE" not in ops and "READ_VARIABLE" not in ops
+
+
+def test_ops_report_lists_every_model(built, case):
+    report = (built(case) / "tflite" / case / "OPS.md").read_text()
+    for module in MODULE_FILES:
+        assert f"## {module}.tflite" in report
+    assert "- input `image`: float32 [-1, 256, 256, 3]" in report
+    assert "Signature `animate_encoded`:" in report
+    assert "| GATHER |" in report
+
+
+def test_committed_ops_md_has_the_same_operators(built):
+    """OPS.md at the top of the project documents the full-size vox models; the tiny vox
+    model has the same architecture, so the same operators."""
+    committed = open("OPS.md").read()
+    tiny = (built("tiny-vox") / "tflite" / "tiny-vox" / "OPS.md").read_text()
+
+    def operators(report):
+        return {line.split("|")[1].strip() for line in report.splitlines()
+                if line.startswith("| ") and not line.startswith("| operator")}
+    assert operators(committed) == operators(tiny)
+
+
+def test_saved_model_cli_shows_the_signatures(built):
+    path = built("tiny-vox") / "saved_models" / "tiny-vox" / "generator"
+    cli = shutil.which("saved_model_cli")
+    if cli is None:
+        pytest.skip("saved_model_cli is not on PATH")
+    out = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True,
+                         text=True, check=True).stdout
+    for name in ("serving_default", "encode_source", "animate_encoded", "source_image",
+                 "kp_driving_jacobian", "prediction", "occlusion_map"):
+        assert name in out
+    assert "shape: (-1, 256, 256, 3)" in out
+
+
+@pytest.mark.parametrize("target", ["savedmodel", "tflite"])
+def test_same_files_serve_batch_8(target_model, target):
+    """One export, several batch sizes, including one larger than any used before."""
+    model = target_model("tiny-vox", target)
+    source, driving = images("tiny-vox")
+    batch = np.concatenate([driving, driving, driving[:2]])
+    value = model.kp_detector(image=batch)["value"]
+    np.testing.assert_allclose(value[3:6], model.kp_detector(image=driving)["value"], atol=1e-5)
+    ref = reference("tiny-vox")
+    out = model.generator(source_image=source,
+                          kp_source_value=ref["kp_source_value"],
+                          kp_source_jacobian=ref["kp_source_jacobian"],
+                          kp_driving_value=np.tile(ref["kp_norm_value_abs"], (3, 1, 1))[:8],
+                          kp_driving_jacobian=np.tile(ref["kp_norm_jacobian_abs"], (3, 1, 1, 1))[:8])
+    assert out["prediction"].shape == (8, 256, 256, 3)
+    assert np.abs(out["prediction"][6:8] - ref["prediction_abs"][:2]).max() <= IMAGE_TOL
+
+
+@pytest.mark.parametrize("quantize", QUANTIZATIONS)
+def test_quantized_tflite_runs_and_reports_psnr(tmp_path, quantize):
+    from modules.sources import LiteModels
+    build("tiny-vox", tmp_path, "--quantize", quantize)
+    folder = tmp_path / "tflite" / f"tiny-vox-{quantize}"
+    assert not (tmp_path / "saved_models").exists()
+    with open(folder / "generator.tflite", "rb") as f:
+        assert all(name.isupper() for name in tflite_ops(f.read()))
+    model = LiteModels(folder, "build.py")
+    ref = reference("tiny-vox")
+    source, _ = images("tiny-vox")
+    out = model.generator(source_image=source, kp_source_value=ref["kp_source_value"],
+                          kp_source_jacobian=ref["kp_source_jacobian"],
+                          kp_driving_value=ref["kp_norm_value_rel_adapt"],
+                          kp_driving_jacobian=ref["kp_norm_jacobian_rel_adapt"])
+    mse = np.mean((out["prediction"] - ref["prediction_rel_adapt"]) ** 2)
+    psnr = 10 * np.log10(1 / mse)
+    print(f"\ntiny-vox {quantize} TF Lite prediction PSNR vs float32 reference: {psnr:.1f} dB")
+    assert np.isfinite(out["prediction"]).all() and psnr > 20
+    # keypoints are not quantized
+    kp = model.kp_detector(image=source)["value"]
+    assert np.abs(kp - ref["kp_source_value"]).max() <= 5e-5
+
+
+def test_failed_build_keeps_the_previous_models(tmp_path):
+    build("tiny-vox", tmp_path, "--module", "kp_detector")
+    saved = tmp_path / "saved_models" / "tiny-vox" / "kp_detector"
+    lite = tmp_path / "tflite" / "tiny-vox" / "kp_detector.tflite"
+    before = sorted(p.name for p in saved.iterdir()), lite.read_bytes()
+    result = run_build("--model", "tiny-vox", "--config", str(config_path("tiny-vox")),
+                       "--checkpoint", str(checkpoint_path("tiny-mgif")),
+                       "--saved_models", str(tmp_path / "saved_models"),
+                       "--tflite", str(tmp_path / "tflite"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "jacobian.weight has shape [4, 11, 7, 7]" in result.stderr
+    assert (sorted(p.name for p in saved.iterdir()), lite.read_bytes()) == before
+    assert sorted(os.listdir(saved.parent)) == ["kp_detector"]
+
+
+def test_interrupted_replacement_leaves_target_and_no_temporary(tmp_path):
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "keep").write_text("good")
+    with pytest.raises(KeyboardInterrupt):
+        with replacing(target) as tmp:
+            (tmp_path / os.path.basename(tmp) / "half").write_text("partial")
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == ["model"] and os.listdir(target) == ["keep"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "nonexistent"], "no config for model 'nonexistent'"),
+    (["--model", "vox", "--checkpoint", "missing.pth.tar"], "checkpoint not found"),
+    (["--all", "--config", "config/vox-256.yaml"], "--all builds every config"),
+    (["--quantize", "dynamic", "--nolite"], "does not go with --nolite"),
+    (["--quantize", "int4"], "argument --quantize: invalid choice"),
+])
+def test_bad_arguments_give_one_line(args, message):
+    result = run_build(*args)
+    assert result.returncode == 2
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_checkpoint_says_where_to_put_it(tmp_path):
+    shutil.copytree("config", tmp_path / "config")
+    shutil.copytree("modules", tmp_path / "modules")
+    shutil.copy("build.py", tmp_path)
+    result = subprocess.run([sys.executable, "build.py", "--model", "vox"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "checkpoint/vox-cpk.pth.tar or checkpoint/vox.pth.tar" in result.stderr
+    result = subprocess.run([sys.executable, "build.py", "--all"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "found no checkpoint" in result.stderr
+
+
+def test_loadwithtorch_builds_the_same_keypoints(tmp_path):
+    pytest.importorskip("torch")
+    import tensorflow as tf
+    build("tiny-mgif", tmp_path, "--loadwithtorch", "--nolite", "--module", "kp_detector")
+    assert not (tmp_path / "tflite").exists()
+    loaded = tf.saved_model.load(str(tmp_path / "saved_models" / "tiny-mgif" / "kp_detector"))
+    source, _ = images("tiny-mgif")
+    out = loaded.signatures["serving_default"](image=tf.constant(source))
+    np.testing.assert_allclose(out["value"].numpy(),
+                               tiny_model("tiny-mgif").kp_detector(image=source)["value"], atol=1e-6)

@@ -26,7 +26,11 @@ class UsageError(Exception):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with its errors on one line, like every other error of the scripts."""
+    """argparse with its errors on one line, like every other error of the scripts, and no
+    abbreviated flags (a typo such as --relativ must not pass for --relative)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message):
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)

@@ -16,8 +16,8 @@ import imageio_ffmpeg
 import numpy as np
 from skimage.transform import resize
 
-__all__ = ['InputError', 'read_image', 'resize_frame', 'VideoReader', 'VideoWriter', 'count_frames',
-           'add_audio', 'has_audio', 'video_stream_info']
+__all__ = ['InputError', 'load_image', 'read_image', 'resize_frame', 'VideoReader', 'VideoWriter',
+           'check_output', 'count_frames', 'add_audio', 'has_audio', 'video_stream_info']
 
 
 class InputError(Exception):
@@ -65,8 +65,8 @@ def resize_frame(frame, frame_shape=(256, 256)):
     return img[..., :3]
 
 
-def read_image(path, frame_shape=(256, 256)):
-    """Read an image file as demo.py does; returns float64 (H, W, 3) in [0, 1]."""
+def load_image(path):
+    """Read an image file with imageio as demo.py does, unresized (uint8 (H, W) or (H, W, C))."""
     path = _check_file(path, 'Image')
     try:
         img = imageio.v2.imread(path)
@@ -77,7 +77,12 @@ def read_image(path, frame_shape=(256, 256)):
     if img.ndim not in (2, 3) or min(img.shape[:2]) < 1:
         raise InputError(f"Image '{path}' has shape {img.shape}, not (H, W) or (H, W, C). "
                          f"Use a single RGB or grayscale image.")
-    return resize_frame(img, frame_shape)
+    return img
+
+
+def read_image(path, frame_shape=(256, 256)):
+    """Read an image file as demo.py does; returns float64 (H, W, 3) in [0, 1]."""
+    return resize_frame(load_image(path), frame_shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +271,21 @@ _FORMATS = {
 }
 
 
+def check_output(path):
+    """'png' for a folder of PNG frames (a path ending in '/' or an existing directory),
+    'video' for a known video extension; InputError otherwise, before anything is written."""
+    path = os.fspath(path)
+    if path.endswith(('/', os.sep)) or os.path.isdir(path):
+        return 'png'
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _FORMATS:
+        what = f"unknown video extension '{ext}'" if ext else 'no file extension'
+        raise InputError(f"Cannot write '{path}': {what}. Use one of "
+                         f"{' '.join(sorted(_FORMATS))}, or end the path with '/' for PNG "
+                         f"frames.")
+    return 'video'
+
+
 class VideoWriter:
     """Stream uint8 (H, W, 3) frames into a video, atomically.
 
@@ -276,19 +296,17 @@ class VideoWriter:
     exception or `abort()` the temporary is removed and an existing target is left untouched.
     """
 
-    def __init__(self, path, fps):
+    def __init__(self, path, fps, audio_from=None, audio_seconds=None):
         path = os.fspath(path)
         self.fps = fps
+        # Audio is muxed into the temporary file before it is renamed, so the target only
+        # ever holds a finished video.
+        self.audio_from, self.audio_seconds = audio_from, audio_seconds
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self.png_dir = path.endswith(('/', os.sep)) or os.path.isdir(path)
+        self.png_dir = check_output(path) == 'png'
         self.path = os.path.normpath(path) if self.png_dir else path
         ext = os.path.splitext(path)[1].lower()
-        if not self.png_dir and ext not in _FORMATS:
-            what = f"unknown video extension '{ext}'" if ext else 'no file extension'
-            raise InputError(f"Cannot write '{path}': {what}. Use one of "
-                             f"{' '.join(sorted(_FORMATS))}, or end the path with '/' for PNG "
-                             f"frames.")
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             self._tmp = _temp_beside(self.path, make_dir=self.png_dir)
@@ -336,6 +354,8 @@ class VideoWriter:
                 raise ValueError(f"no frames were given for '{self.path}'; nothing written")
             if not self.png_dir and os.path.getsize(self._tmp) == 0:
                 raise RuntimeError(f"ffmpeg failed to write '{self.path}'")
+            if self.audio_from is not None:
+                self._add_audio()
             if self.png_dir:
                 self._commit_dir()
             else:
@@ -343,6 +363,15 @@ class VideoWriter:
                 self._tmp = None
         finally:
             self.abort()
+
+    def _add_audio(self):
+        ext = os.path.splitext(self.path)[1].lower()
+        if self.png_dir or ext not in _AUDIO_COPY:
+            what = "a folder of PNG frames" if self.png_dir else f"a '{ext}' file"
+            warnings.warn(f"No audio added: '{self.path}' is {what}, which cannot hold audio.",
+                          stacklevel=3)
+            return
+        add_audio(self._tmp, self.audio_from, self.audio_seconds)
 
     def _commit_dir(self):
         if not os.path.isdir(self.path):

@@ -1,0 +1,226 @@
+"""The animation pipeline shared by run.py, test.py and testlite.py: demo.py's steps, streamed.
+
+demo.py reads every frame, resizes it with skimage, detects keypoints, normalizes them against
+the first (or best) driving frame, runs the generator and saves ``img_as_ubyte`` frames. Here
+the video is decoded, animated in batches and encoded as it goes, so memory does not grow with
+its length: decoding and resizing run in one background thread, encoding in another, while
+the models run in the calling thread (TF and LiteRT release the GIL).
+"""
+import dataclasses
+import queue
+import threading
+
+import numpy as np
+from skimage import img_as_ubyte
+
+from modules.video import InputError, VideoReader, VideoWriter, load_image, resize_frame
+
+
+@dataclasses.dataclass
+class Settings:
+    relative: bool = False
+    adapt_scale: bool = False
+    best_frame: int = None  # demo.py --best_frame
+    find_best_frame: bool = False
+    batch_size: int = 4
+    frames: int = None  # the first N frames only
+    side_by_side: bool = False
+    audio: bool = False
+
+
+def named(role, kp):
+    """``{'value': v, 'jacobian': j}`` -> ``{'kp_ROLE_value': v, 'kp_ROLE_jacobian': j}``."""
+    return {f"kp_{role}_{key}": value for key, value in kp.items()}
+
+
+def take(kp, index):
+    return {key: value[index:index + 1] for key, value in kp.items()}
+
+
+def normalized_shape(kp_value, hull_area):
+    """demo.py's ``find_best_frame`` normalisation: centred points divided by the square root
+    of their convex hull area (1 for a degenerate hull, which has none)."""
+    centred = kp_value - kp_value.mean(axis=0, keepdims=True)
+    area = float(hull_area(kp_value))
+    return centred / np.sqrt(area) if area > 0 else centred
+
+
+class Animation:
+    """Animates one source image with one driving video using ``models`` (a modules.sources
+    model source) and writes the frames to an output path."""
+
+    def __init__(self, models, settings):
+        self.models = models
+        self.settings = settings
+
+    def run(self, source_path, driving_path, output_path, progress=None):
+        """Writes the animation; returns (frames written, fps of the driving video)."""
+        s = self.settings
+        frame_shape = self.models.frame_shape
+        source_uint8 = load_image(source_path)
+        reader = VideoReader(driving_path)
+        with reader, VideoWriter(output_path, reader.fps, audio_from=driving_path if s.audio else None,
+                                 audio_seconds=s.frames / reader.fps if s.frames and s.audio else None
+                                 ) as writer:
+            source = resize_frame(source_uint8, frame_shape).astype(np.float32)[None]
+            kp_source = self.models.kp_detector(image=source)
+            encoded = self.models.encode_source(source_image=source)
+            kp_initial = self.initial_keypoints(reader, kp_source)
+            flags = {"use_relative_movement": float(s.relative),
+                     "use_relative_jacobian": float(s.relative),
+                     "adapt_movement_scale": float(s.adapt_scale)}
+            source_view = img_as_ubyte(source[0]) if s.side_by_side else None
+            count = 0
+            with Encoder(writer) as encoder:
+                for driving in prefetch(self.batches(reader, 0)):
+                    kp_driving = self.models.kp_detector(image=driving)
+                    if kp_initial is None:
+                        kp_initial = take(kp_driving, 0)
+                    kp_norm = self.models.process_kp(
+                        **named("source", kp_source), **named("driving", kp_driving),
+                        **named("initial", kp_initial), **flags)
+                    out = self.models.animate_encoded(**encoded, **named("source", kp_source),
+                                                      **named("driving", kp_norm))
+                    frames = img_as_ubyte(out["prediction"])
+                    if s.side_by_side:
+                        frames = [side_by_side_frame(source_view, kp_source, driving[i],
+                                                     kp_driving, frames[i], kp_norm, i)
+                                  for i in range(len(frames))]
+                    encoder.put(frames)
+                    count += len(frames)
+                    if progress:
+                        progress(len(frames))
+            if count == 0:
+                raise InputError(f"'{driving_path}' has no video frames. Give a video file with "
+                                 f"frames.")
+        return count, reader.fps
+
+    def batches(self, reader, start, stop=None):
+        """Resized float32 driving frames in batches of ``batch_size``."""
+        stop = self.settings.frames if stop is None else stop
+        batch = []
+        for frame in reader.frames(start, stop):
+            batch.append(resize_frame(frame, self.models.frame_shape).astype(np.float32))
+            if len(batch) == self.settings.batch_size:
+                yield np.stack(batch)
+                batch = []
+        if batch:
+            yield np.stack(batch)
+
+    def initial_keypoints(self, reader, kp_source):
+        """Keypoints of the frame that relative motion starts from: demo.py's first frame
+        (None: taken from the first batch), ``--best_frame N`` or ``--find_best_frame``."""
+        s = self.settings
+        if s.best_frame is not None:
+            for frame in prefetch(self.batches(reader, s.best_frame, s.best_frame + 1)):
+                return self.models.kp_detector(image=frame)
+            available = f"{s.frames} frames are used" if s.frames else "it has fewer frames"
+            raise InputError(f"--best_frame {s.best_frame} is past the end of '{reader.path}' "
+                             f"({available}); frames count from 0")
+        if s.find_best_frame:
+            return self.find_best_frame(reader, kp_source)
+        return None
+
+    def find_best_frame(self, reader, kp_source):
+        """demo.py's ``find_best_frame`` with the model's own keypoints instead of face
+        landmarks: the frame whose normalized keypoints are closest to the source's. Prints
+        it as demo.py does and returns its keypoints."""
+        from modules.hull import convex_hull_area
+        target = normalized_shape(kp_source["value"][0], convex_hull_area)
+        best, best_norm, best_kp, index = 0, float("inf"), None, 0
+        for batch in prefetch(self.batches(reader, 0)):
+            kp = self.models.kp_detector(image=batch)
+            for i in range(len(batch)):
+                norm = float(((target - normalized_shape(kp["value"][i], convex_hull_area)) ** 2).sum())
+                if norm < best_norm:
+                    best, best_norm, best_kp = index + i, norm, take(kp, i)
+            index += len(batch)
+        print(f"Best frame: {best}")
+        return best_kp
+
+
+def side_by_side_frame(source_view, kp_source, driving, kp_driving, result, kp_norm, i):
+    from modules.visualize import side_by_side
+    return side_by_side(source_view, kp_source["value"][0], img_as_ubyte(driving),
+                        kp_driving["value"][i], result, kp_norm["value"][i])
+
+
+def prefetch(iterable, depth=2):
+    """Iterates ``iterable`` in a background thread, up to ``depth`` items ahead; exceptions
+    are re-raised here, and closing the generator stops the thread."""
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(item):
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce():
+        try:
+            for item in iterable:
+                offer(item)
+                if stop.is_set():
+                    break
+            offer(done)
+        except BaseException as error:  # handed to the consumer
+            offer(error)
+        finally:
+            getattr(iterable, "close", lambda: None)()
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+class Encoder:
+    """Appends frames to a VideoWriter from a background thread; ``put`` hands over a batch
+    (waiting while two are pending) and re-raises a failure of the writer."""
+
+    def __init__(self, writer, depth=2):
+        self.writer = writer
+        self.pending = queue.Queue(maxsize=depth)
+        self.error = None
+        self.thread = threading.Thread(target=self._work, daemon=True)
+
+    def _work(self):
+        while True:
+            frames = self.pending.get()
+            if frames is None:
+                return
+            if self.error is None:
+                try:
+                    for frame in frames:
+                        self.writer.append(frame)
+                except BaseException as error:  # re-raised in the caller's thread
+                    self.error = error
+
+    def put(self, frames):
+        if self.error is not None:
+            raise self.error
+        self.pending.put(frames)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.pending.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
+

@@ -1,0 +1,28 @@
+"""Animates a source image with a driving video using the SavedModels that build.py wrote
+(saved_models/NAME/).
+
+    python test.py --model vox --relative --adapt_scale
+"""
+import sys
+
+from modules import cli, script
+
+
+def add_flags(parser):
+    parser.add_argument("--saved_models", default=cli.SAVED_MODELS_DIR, metavar="DIR",
+                        help="where build.py wrote the SavedModels (default: saved_models/)")
+
+
+def load_models(args):
+    from modules.sources import SavedModels
+    hint = f"python build.py --model {args.model}"
+    return SavedModels(script.model_folder(args.saved_models, args.model, "SavedModels", hint), hint)
+
+
+@cli.main_guard
+def main(argv=None):
+    return script.main("test.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Animates a source image with a driving video using the TF Lite models that build.py wrote
+(tflite/NAME/, or tflite/NAME-float16/ and tflite/NAME-dynamic/ with --quantize), on the
+LiteRT interpreter.
+
+    python testlite.py --model vox --relative --adapt_scale
+"""
+import sys
+
+from modules import cli, script
+
+
+def add_flags(parser):
+    parser.add_argument("--tflite", default=cli.TFLITE_DIR, metavar="DIR",
+                        help="where build.py wrote the TF Lite models (default: tflite/)")
+    parser.add_argument("--quantize", choices=("float16", "dynamic"),
+                        help="use the quantized models of build.py --quantize MODE")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="interpreter threads (default: one per core)")
+
+
+def load_models(args):
+    from modules.sources import LiteModels
+    name = f"{args.model}-{args.quantize}" if args.quantize else args.model
+    hint = f"python build.py --model {args.model}" + (f" --quantize {args.quantize}"
+                                                      if args.quantize else "")
+    return LiteModels(script.model_folder(args.tflite, name, "TF Lite models", hint), hint,
+                      num_threads=args.threads)
+
+
+@cli.main_guard
+def main(argv=None):
+    return script.main("testlite.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,6 +7,7 @@ temporary path beside the target that is renamed into place only when complete.
 """
 import collections
 import contextlib
+import gc
 import inspect
 import os
 import shutil
@@ -16,6 +17,7 @@ import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from modules.quantize import keep_int8_only
 from modules.signatures import named_function
 
 # module -> {signature name: Signatures function name}
@@ -57,9 +59,13 @@ def save_saved_model(signatures, module, directory):
 
 def convert_tflite(signatures, module, quantize=None):
     """The TF Lite flatbuffer of ``module``: builtin ops only, weights as constants shared by
-    all signatures, dynamic batch. ``quantize``: None, 'float16' or 'dynamic' (int8 weights,
-    float activations, so keypoint and sampling-grid math stay float)."""
+    all signatures, dynamic batch. ``quantize`` (generator only): None; 'float16' (float16
+    weights); 'dynamic' (int8 weights with activations quantized on the fly, for the layers
+    that carry the per-frame work, see modules.quantize; keypoint, jacobian and sampling-grid
+    math stay float32)."""
     functions = signature_functions(signatures, module)
+    if module not in QUANTIZED_MODULES:
+        quantize = None
     # Frozen first: converting resource variables leaves VAR_HANDLE ops in the model, which
     # neither XNNPACK nor the GPU delegates take. A frozen SavedModel (not a list of concrete
     # functions, which keeps only one) gives every signature the same constant buffers.
@@ -69,13 +75,24 @@ def convert_tflite(signatures, module, quantize=None):
         setattr(holder, key, fn)
     with tempfile.TemporaryDirectory(prefix="fomm-frozen-") as tmp:
         tf.saved_model.save(holder, tmp, signatures=frozen)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=list(frozen))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize is not None and module in QUANTIZED_MODULES:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            if quantize == "float16":
+        # The frozen graphs hold copies of every weight; the converter reads them from disk,
+        # and freeing them first cuts the full-size generator's peak memory by a third.
+        keys = list(frozen)
+        del frozen, holder
+        gc.collect()
+
+        def convert(optimize):
+            converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=keys)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            if optimize:
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            if optimize == "float16":
                 converter.target_spec.supported_types = [tf.float16]
-        flatbuffer = converter.convert()
+            return converter.convert()
+
+        flatbuffer = convert(quantize)
+        if quantize == "dynamic":
+            flatbuffer = keep_int8_only(flatbuffer, convert(None))
     custom = [name for name in tflite_ops(flatbuffer) if not name.isupper()]
     if custom:
         raise ExportError(f"{module} converted with non-builtin ops {custom}")

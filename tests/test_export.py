@@ -1,6 +1,7 @@
 """build.py's exports beyond parity (which test_networks checks for every target): builtin
 ops only, servable signatures, dynamic batch, quantized models, atomic and clear failures."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,7 +89,13 @@ def test_quantized_tflite_runs_and_reports_psnr(tmp_path, quantize):
     folder = tmp_path / "tflite" / f"tiny-vox-{quantize}"
     assert not (tmp_path / "saved_models").exists()
     with open(folder / "generator.tflite", "rb") as f:
-        assert all(name.isupper() for name in tflite_ops(f.read()))
+        flatbuffer = f.read()
+    assert all(name.isupper() for name in tflite_ops(flatbuffer))
+    if quantize == "dynamic":
+        int8, float32 = weight_names(flatbuffer)
+        assert int8 and all(re.search(r"(^|/)(bottleneck|up_blocks)\.", n) for n in int8), int8
+        assert any(n.startswith("dense_motion_network") for n in float32)
+        assert any(n.startswith(("first", "final")) for n in float32)
     model = LiteModels(folder, "build.py")
     ref = reference("tiny-vox")
     source, _ = images("tiny-vox")
@@ -103,6 +110,19 @@ def test_quantized_tflite_runs_and_reports_psnr(tmp_path, quantize):
     # keypoints are not quantized
     kp = model.kp_detector(image=source)["value"]
     assert np.abs(kp - ref["kp_source_value"]).max() <= 5e-5
+
+
+def weight_names(flatbuffer):
+    """Names of the int8 and float32 constant tensors of a TF Lite model."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
+    names = {schema.TensorType.INT8: set(), schema.TensorType.FLOAT32: set()}
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            data = model.buffers[tensor.buffer].data if tensor.buffer else None
+            if data is not None and len(data) and tensor.type in names:
+                names[tensor.type].add(tensor.name.decode())
+    return names[schema.TensorType.INT8], names[schema.TensorType.FLOAT32]
 
 
 def test_failed_build_keeps_the_previous_models(tmp_path):
@@ -148,16 +168,36 @@ def test_bad_arguments_give_one_line(args, message):
 
 
 def test_missing_checkpoint_says_where_to_put_it(tmp_path):
-    shutil.copytree("config", tmp_path / "config")
-    shutil.copytree("modules", tmp_path / "modules")
-    shutil.copy("build.py", tmp_path)
-    result = subprocess.run([sys.executable, "build.py", "--model", "vox"], cwd=tmp_path,
+    project = project_copy(tmp_path)
+    result = subprocess.run([sys.executable, "build.py", "--model", "vox"], cwd=project,
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "checkpoint/vox-cpk.pth.tar or checkpoint/vox.pth.tar" in result.stderr
-    result = subprocess.run([sys.executable, "build.py", "--all"], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "build.py", "--all"], cwd=project,
                             capture_output=True, text=True)
     assert result.returncode == 2 and "found no checkpoint" in result.stderr
+
+
+def project_copy(tmp_path):
+    """The scripts, modules and configs in an empty folder: its checkpoint/ is ours to fill."""
+    shutil.copytree("config", tmp_path / "config")
+    shutil.copytree("modules", tmp_path / "modules")
+    shutil.copy("build.py", tmp_path)
+    (tmp_path / "checkpoint").mkdir()
+    return tmp_path
+
+
+def test_all_builds_every_config_with_a_checkpoint(tmp_path):
+    """--all finds NAME-cpk.pth.tar and NAME.pth.tar (the published fashion checkpoint's name)."""
+    project = project_copy(tmp_path)
+    for case, checkpoint in (("tiny-vox", "tiny-vox-cpk.pth.tar"), ("tiny-mgif", "tiny-mgif.pth.tar")):
+        shutil.copy(config_path(case), project / "config" / f"{case}-256.yaml")
+        shutil.copy(checkpoint_path(case), project / "checkpoint" / checkpoint)
+    result = subprocess.run([sys.executable, "build.py", "--all", "--nolite", "--module",
+                             "kp_detector"], cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(project / "saved_models")) == ["tiny-mgif", "tiny-vox"]
+    assert "tiny-mgif.pth.tar" in result.stdout and "done in" in result.stdout
 
 
 def test_loadwithtorch_builds_the_same_keypoints(tmp_path):

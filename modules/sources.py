@@ -29,7 +29,16 @@ class KerasModels(Source):
 
     def __init__(self, config_path, checkpoint_path, use_torch=False):
         from modules.model import load_model
-        model = load_model(config_path, checkpoint_path, use_torch=use_torch)
+        self.wrap(load_model(config_path, checkpoint_path, use_torch=use_torch))
+
+    @classmethod
+    def from_model(cls, model):
+        """From a ``modules.model.Model`` already in memory."""
+        source = cls.__new__(cls)
+        source.wrap(model)
+        return source
+
+    def wrap(self, model):
         self.keras = model
         for name in ("kp_detector", "process_kp", "generator", "encode_source", "animate_encoded"):
             setattr(self, name, getattr(model, name))

@@ -39,6 +39,18 @@ def to_keras(array):
     return np.transpose(array, (2, 3, 1, 0)) if array.ndim == 4 else array
 
 
+def from_keras(array):
+    """Keras layout -> torch layout, the inverse of ``to_keras``."""
+    return np.transpose(array, (3, 2, 0, 1)) if array.ndim == 4 else array
+
+
+def state_dict(model):
+    """The model's weights as the original's ``state_dict`` (torch layout, parameters and
+    running statistics; buffers the port computes are left out)."""
+    return {key: from_keras(entry.variable.numpy())
+            for key, entry in torch_state(model).items() if entry.variable is not None}
+
+
 def load_state_dict(model, state_dict, what):
     """Copies ``state_dict`` ({key: np.ndarray}) into ``model``.
 
@@ -72,3 +84,27 @@ def load_state_dict(model, state_dict, what):
     for key, entry in expected.items():
         if entry.variable is not None:
             entry.variable.assign(to_keras(np.asarray(state_dict[key], dtype=np.float32)))
+
+
+def random_state_dict(model, seed=0):
+    """A state_dict of ``model``'s layout with random weights (He-normal convolutions, unit
+    batch-norm statistics, identity jacobian heads as the original initializes them), for
+    tests and benchmarks that need no checkpoint."""
+    rng = np.random.default_rng(seed)
+    state = {}
+    for key, entry in torch_state(model).items():
+        if entry.expected is not None:
+            state[key] = entry.expected
+        elif entry.variable is None:
+            continue
+        elif len(entry.shape) == 4:
+            fan_in = int(np.prod(entry.shape[1:]))
+            scale = 0.01 if key.startswith("jacobian") else 1.0
+            state[key] = rng.normal(0, scale * np.sqrt(2 / fan_in), entry.shape).astype(np.float32)
+        elif key == "jacobian.bias":
+            state[key] = np.tile(np.float32([1, 0, 0, 1]), entry.shape[0] // 4)
+        elif key.endswith(("running_var", "norm.weight", "norm1.weight", "norm2.weight")):
+            state[key] = rng.uniform(0.8, 1.2, entry.shape).astype(np.float32)
+        else:
+            state[key] = rng.normal(0, 0.05, entry.shape).astype(np.float32)
+    return state

@@ -11,20 +11,7 @@ import yaml
 from conftest import config_path
 from modules.config import load_config
 from modules.model import Model, build_models
-from modules.weights import load_state_dict, torch_state
-
-
-def random_state(model, rng):
-    """A state_dict of the layout the model expects, with plausible batch-norm statistics."""
-    state = {}
-    for key, entry in torch_state(model).items():
-        if entry.expected is not None:
-            state[key] = entry.expected
-        elif key.endswith("running_var"):
-            state[key] = rng.uniform(0.5, 1.5, entry.shape).astype(np.float32)
-        elif entry.variable is not None:
-            state[key] = rng.normal(0, 0.05, entry.shape).astype(np.float32)
-    return state
+from modules.weights import load_state_dict, random_state_dict
 
 
 def variant_model(tmp_path, edit):
@@ -34,9 +21,8 @@ def variant_model(tmp_path, edit):
     path.write_text(yaml.safe_dump(raw))
     config = load_config(path)
     kp_detector, generator = build_models(config)
-    rng = np.random.default_rng(0)
-    load_state_dict(kp_detector, random_state(kp_detector, rng), "kp_detector")
-    load_state_dict(generator, random_state(generator, rng), "generator")
+    load_state_dict(kp_detector, random_state_dict(kp_detector, 0), "kp_detector")
+    load_state_dict(generator, random_state_dict(generator, 1), "generator")
     return Model(config, kp_detector, generator)
 
 

@@ -232,7 +232,8 @@ def psnr(folder, reference):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=40, help="driving frames end to end")
+    parser.add_argument("--frames", type=int, default=100,
+                        help="driving frames end to end (default: all 100 of the example)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per batch size")
     parser.add_argument("--workdir", help="keep the exports here (default: a temporary folder)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -241,6 +242,7 @@ def main():
         return worker(args.worker, args.workdir, args.frames, args.repeats)
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="fomm-bench-")
+    os.makedirs(workdir, exist_ok=True)
     tf = import_tensorflow()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"tensorflow {tf.__version__}; exports in {workdir}", flush=True)

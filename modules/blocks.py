@@ -32,37 +32,31 @@ class ResBlock2d(Prebuilt, keras.layers.Layer):
         return out + x
 
 
-class UpBlock2d(Prebuilt, keras.layers.Layer):
-    """``modules.util.UpBlock2d``: nearest 2x upsampling, conv, norm, relu."""
+class ConvNorm(Prebuilt, keras.layers.Layer):
+    """A conv followed by a batch norm, the parameters of Up/Down/SameBlock2d."""
 
     def __init__(self, in_features, out_features, kernel_size=3, padding=1, name=None):
         super().__init__(name=name)
         self.conv = Conv2d(in_features, out_features, kernel_size, padding, name=child(name, "conv"))
         self.norm = BatchNorm2d(out_features, name=child(name, "norm"))
+
+
+class UpBlock2d(ConvNorm):
+    """``modules.util.UpBlock2d``: nearest 2x upsampling, conv, norm, relu."""
 
     def call(self, x):
         return tf.nn.relu(self.norm(self.conv(upsample_nearest_2x(x))))
 
 
-class DownBlock2d(Prebuilt, keras.layers.Layer):
+class DownBlock2d(ConvNorm):
     """``modules.util.DownBlock2d``: conv, norm, relu, 2x2 average pooling."""
-
-    def __init__(self, in_features, out_features, kernel_size=3, padding=1, name=None):
-        super().__init__(name=name)
-        self.conv = Conv2d(in_features, out_features, kernel_size, padding, name=child(name, "conv"))
-        self.norm = BatchNorm2d(out_features, name=child(name, "norm"))
 
     def call(self, x):
         return avg_pool_2x2(tf.nn.relu(self.norm(self.conv(x))))
 
 
-class SameBlock2d(Prebuilt, keras.layers.Layer):
+class SameBlock2d(ConvNorm):
     """``modules.util.SameBlock2d``: conv, norm, relu at the same resolution."""
-
-    def __init__(self, in_features, out_features, kernel_size=3, padding=1, name=None):
-        super().__init__(name=name)
-        self.conv = Conv2d(in_features, out_features, kernel_size, padding, name=child(name, "conv"))
-        self.norm = BatchNorm2d(out_features, name=child(name, "norm"))
 
     def call(self, x):
         return tf.nn.relu(self.norm(self.conv(x)))

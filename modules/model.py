@@ -1,7 +1,9 @@
 """``load_model``: the three Keras models of one config + checkpoint, behind the public API."""
 import numpy as np
+import tensorflow as tf
 
 from modules.checkpoint import read_state_dicts
+from modules.cli import exact_float32
 from modules.config import load_config
 from modules.generator import OcclusionAwareGenerator
 from modules.keypoint_detector import KPDetector
@@ -46,6 +48,7 @@ def load_model(config_path, checkpoint_path, use_torch=False):
     """Builds the models of ``config_path`` and loads ``checkpoint_path`` (an original
     ``*.pth.tar``) into them. ``use_torch`` reads the checkpoint with torch.load instead of
     the built-in reader. Raises ConfigError, CheckpointError or WeightError."""
+    exact_float32(tf)
     config = load_config(config_path)
     generator_state, kp_detector_state = read_state_dicts(checkpoint_path, use_torch=use_torch)
     kp_detector, generator = build_models(config)

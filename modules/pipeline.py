@@ -14,6 +14,7 @@ import numpy as np
 from skimage import img_as_ubyte
 
 from modules.video import InputError, VideoReader, VideoWriter, load_image, resize_frame
+from modules.visualize import side_by_side
 
 
 @dataclasses.dataclass
@@ -140,7 +141,6 @@ class Animation:
 
 
 def side_by_side_frame(source_view, kp_source, driving, kp_driving, result, kp_norm, i):
-    from modules.visualize import side_by_side
     return side_by_side(source_view, kp_source["value"][0], img_as_ubyte(driving),
                         kp_driving["value"][i], result, kp_norm["value"][i])
 

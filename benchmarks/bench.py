@@ -153,28 +153,21 @@ def matmul_peak():
 
 
 def time_frames(models, batch, repeats):
-    """Seconds per frame of kp_detector + process_kp + animate_encoded at ``batch``."""
+    """Seconds per frame of kp_detector + process_kp + animate_encoded at ``batch``, as the
+    pipeline calls them (relative motion, adapted scale)."""
     import numpy as np
-    from modules.pipeline import named
+    from modules.pipeline import Animation, Settings
     rng = np.random.default_rng(0)
     source = rng.random((1, *models.frame_shape, 3), dtype=np.float32)
     driving = rng.random((batch, *models.frame_shape, 3), dtype=np.float32)
     kp_source = models.kp_detector(image=source)
     encoded = models.encode_source(source_image=source)
-    flags = dict(use_relative_movement=1.0, use_relative_jacobian=1.0, adapt_movement_scale=1.0)
-
-    def step():
-        kp = models.kp_detector(image=driving)
-        kp_norm = models.process_kp(**named("source", kp_source), **named("driving", kp),
-                                    **named("initial", {k: v[:1] for k, v in kp.items()}), **flags)
-        return models.animate_encoded(**encoded, **named("source", kp_source),
-                                      **named("driving", kp_norm))
-
-    step()  # first call plans / traces
+    animation = Animation(models, Settings(relative=True, adapt_scale=True))
+    animation.animate_batch(driving, encoded, kp_source)  # first call plans / traces
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        step()
+        animation.animate_batch(driving, encoded, kp_source)
         best = min(best, time.perf_counter() - start)
     return best / batch
 
@@ -182,15 +175,13 @@ def time_frames(models, batch, repeats):
 def worker(target, workdir, frames, repeats):
     """Measures one target in this process; prints one JSON line."""
     from modules.pipeline import Animation, Settings
-    from modules.script import DEFAULT_BATCH_SIZE
     import_tensorflow()
     with quiet():
         models = load_target(target, workdir)
     result = {"target": target}
     for batch in (1, 4):
         result[f"s_per_frame_b{batch}"] = time_frames(models, batch, repeats)
-    settings = Settings(relative=True, adapt_scale=True, frames=frames,
-                        batch_size=DEFAULT_BATCH_SIZE)
+    settings = Settings(relative=True, adapt_scale=True, frames=frames)
     start = time.perf_counter()
     count, _ = Animation(models, settings).run(EXAMPLE_SOURCE, EXAMPLE_DRIVING,
                                                os.path.join(workdir, f"{target}.mp4"))

@@ -17,13 +17,18 @@ from modules.video import InputError, VideoReader, VideoWriter, load_image, resi
 from modules.visualize import side_by_side
 
 
+# From benchmarks/bench.py on the 2-core reference machine (README: Speed): batch 4 is as fast
+# as batch 1 or faster on every target.
+DEFAULT_BATCH_SIZE = 4
+
+
 @dataclasses.dataclass
 class Settings:
     relative: bool = False
     adapt_scale: bool = False
     best_frame: int = None  # demo.py --best_frame
     find_best_frame: bool = False
-    batch_size: int = 4
+    batch_size: int = DEFAULT_BATCH_SIZE
     frames: int = None  # the first N frames only
     side_by_side: bool = False
     audio: bool = False
@@ -67,22 +72,15 @@ class Animation:
             kp_source = self.models.kp_detector(image=source)
             encoded = self.models.encode_source(source_image=source)
             kp_initial = self.initial_keypoints(reader, kp_source)
-            flags = {"use_relative_movement": float(s.relative),
-                     "use_relative_jacobian": float(s.relative),
-                     "adapt_movement_scale": float(s.adapt_scale)}
             source_view = img_as_ubyte(source[0]) if s.side_by_side else None
             count = 0
             with Encoder(writer) as encoder:
                 for driving in prefetch(self.batches(reader, 0)):
-                    kp_driving = self.models.kp_detector(image=driving)
+                    kp_driving, kp_norm, prediction = self.animate_batch(
+                        driving, encoded, kp_source, kp_initial)
                     if kp_initial is None:
                         kp_initial = take(kp_driving, 0)
-                    kp_norm = self.models.process_kp(
-                        **named("source", kp_source), **named("driving", kp_driving),
-                        **named("initial", kp_initial), **flags)
-                    out = self.models.animate_encoded(**encoded, **named("source", kp_source),
-                                                      **named("driving", kp_norm))
-                    frames = img_as_ubyte(out["prediction"])
+                    frames = img_as_ubyte(prediction)
                     if s.side_by_side:
                         frames = [side_by_side_frame(source_view, kp_source, driving[i],
                                                      kp_driving, frames[i], kp_norm, i)
@@ -95,6 +93,20 @@ class Animation:
                 raise InputError(f"'{driving_path}' has no video frames. Give a video file with "
                                  f"frames.")
         return count, reader.fps
+
+    def animate_batch(self, driving, encoded, kp_source, kp_initial=None):
+        """One batch of driving frames [B, H, W, 3] -> (driving keypoints, normalized
+        keypoints, predictions [B, H, W, 3]); ``kp_initial`` None: the batch's first frame."""
+        s = self.settings
+        kp_driving = self.models.kp_detector(image=driving)
+        kp_initial = kp_initial if kp_initial is not None else take(kp_driving, 0)
+        kp_norm = self.models.process_kp(
+            **named("source", kp_source), **named("driving", kp_driving),
+            **named("initial", kp_initial), use_relative_movement=float(s.relative),
+            use_relative_jacobian=float(s.relative), adapt_movement_scale=float(s.adapt_scale))
+        out = self.models.animate_encoded(**encoded, **named("source", kp_source),
+                                          **named("driving", kp_norm))
+        return kp_driving, kp_norm, out["prediction"]
 
     def batches(self, reader, start, stop=None):
         """Resized float32 driving frames in batches of ``batch_size``."""

@@ -7,11 +7,10 @@ import warnings
 
 from modules import cli
 from modules.cli import UsageError
+from modules.pipeline import DEFAULT_BATCH_SIZE
 
 DEFAULT_SOURCE = os.path.join("example", "source.png")
 DEFAULT_DRIVING = os.path.join("example", "driving.mp4")
-# From benchmarks/bench.py on the 2-core reference machine (README: Speed).
-DEFAULT_BATCH_SIZE = 4
 
 
 def parser(prog, description):

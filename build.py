@@ -4,40 +4,67 @@
 writes saved_models/vox/{kp_detector,process_kp,generator}/ and
 tflite/vox/{kp_detector,process_kp,generator}.tflite (+ tflite/vox/OPS.md).
 """
+
 import os
 import sys
 import time
 
-from modules import cli
-from modules.cli import UsageError
-
-MODULE_NAMES = ("kp_detector", "process_kp", "generator")
+from modules.app import cli
+from modules.errors import UsageError
+from modules.export.contract import (
+    MODULE_NAMES,
+    QUANTIZATIONS,
+    saved_model_dir,
+    tflite_dir,
+    tflite_path,
+)
 
 
 def parse(argv):
     parser = cli.ArgumentParser(prog="build.py", description=__doc__.split("\n")[1])
-    parser.add_argument("--model", default="vox",
-                        help="model NAME: config/NAME-256.yaml + checkpoint/NAME-cpk.pth.tar "
-                             "(default: vox)")
+    parser.add_argument(
+        "--model",
+        default="vox",
+        help="model NAME: config/NAME-256.yaml + checkpoint/NAME-cpk.pth.tar (default: vox)",
+    )
     parser.add_argument("--config", help="config file (NAME then only names the outputs)")
     parser.add_argument("--checkpoint", help="checkpoint file (NAME then only names the outputs)")
-    parser.add_argument("-a", "--all", action="store_true",
-                        help="build every model in config/ that has a checkpoint in checkpoint/")
+    parser.add_argument(
+        "-a",
+        "--all",
+        action="store_true",
+        help="build every model in config/ that has a checkpoint in checkpoint/",
+    )
     parser.add_argument("--module", choices=MODULE_NAMES, help="build only this one")
     parser.add_argument("--nolite", action="store_true", help="skip the TF Lite models")
-    parser.add_argument("--quantize", choices=("float16", "dynamic"),
-                        help="write quantized TF Lite models to tflite/NAME-MODE/ instead "
-                             "(the generator is quantized; SavedModels are not rebuilt)")
-    parser.add_argument("--loadwithtorch", action="store_true",
-                        help="read the checkpoint with torch.load instead of the built-in reader")
-    parser.add_argument("--saved_models", default=cli.SAVED_MODELS_DIR, metavar="DIR",
-                        help="where SavedModels go (default: saved_models/)")
-    parser.add_argument("--tflite", default=cli.TFLITE_DIR, metavar="DIR",
-                        help="where TF Lite models go (default: tflite/)")
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="write quantized TF Lite models to tflite/NAME-MODE/ instead "
+        "(the generator is quantized; SavedModels are not rebuilt)",
+    )
+    parser.add_argument(
+        "--loadwithtorch",
+        action="store_true",
+        help="read the checkpoint with torch.load instead of the built-in reader",
+    )
+    parser.add_argument(
+        "--saved_models",
+        default=cli.SAVED_MODELS_DIR,
+        metavar="DIR",
+        help="where SavedModels go (default: saved_models/)",
+    )
+    parser.add_argument(
+        "--tflite",
+        default=cli.TFLITE_DIR,
+        metavar="DIR",
+        help="where TF Lite models go (default: tflite/)",
+    )
     args = parser.parse_args(argv)
     if args.all and (args.config or args.checkpoint):
-        raise UsageError("--all builds every config in config/; it does not take --config "
-                         "or --checkpoint")
+        raise UsageError(
+            "--all builds every config in config/; it does not take --config or --checkpoint"
+        )
     if args.quantize and args.nolite:
         raise UsageError("--quantize makes TF Lite models; it does not go with --nolite")
     return args
@@ -46,12 +73,15 @@ def parse(argv):
 def targets(args):
     """(name, config path, checkpoint path) of every model to build."""
     if args.all:
-        found = [(name, cli.config_path(name), cli.checkpoint_path(name, required=False))
-                 for name in cli.model_names()]
+        found = [
+            (name, cli.config_path(name), cli.checkpoint_path(name, required=False))
+            for name in cli.model_names()
+        ]
         found = [t for t in found if t[2] is not None]
         if not found:
-            raise UsageError(f"--all found no checkpoint in checkpoint/ for any config "
-                             f"({cli.DOWNLOAD_HINT})")
+            raise UsageError(
+                f"--all found no checkpoint in checkpoint/ for any config ({cli.DOWNLOAD_HINT})"
+            )
         return found
     config = args.config or cli.config_path(args.model)
     checkpoint = args.checkpoint or cli.checkpoint_path(args.model)
@@ -75,27 +105,40 @@ class Steps:
 
 def build(args, name, config, checkpoint):
     cli.import_tensorflow()
-    from modules import export, load_model
+    from modules import load_model
+    from modules.atomic import write_file
+    from modules.export import savedmodel, tflite
 
     steps = Steps(name)
-    model = steps.run(f"loading {checkpoint} with {config}", load_model, config, checkpoint,
-                      args.loadwithtorch)
+    model = steps.run(
+        f"loading {checkpoint} with {config}", load_model, config, checkpoint, args.loadwithtorch
+    )
     modules = [args.module] if args.module else list(MODULE_NAMES)
     if not args.quantize:
         for module in modules:
-            directory = os.path.join(args.saved_models, name, module)
-            steps.run(f"SavedModel {os.path.relpath(directory)}", export.save_saved_model,
-                      model.signatures, module, directory)
+            directory = saved_model_dir(args.saved_models, name, module)
+            steps.run(
+                f"SavedModel {os.path.relpath(directory)}",
+                savedmodel.save_saved_model,
+                model.signatures,
+                module,
+                directory,
+            )
     if args.nolite:
         return
-    folder = os.path.join(args.tflite, f"{name}-{args.quantize}" if args.quantize else name)
+    folder = tflite_dir(args.tflite, name, args.quantize)
     for module in modules:
-        path = os.path.join(folder, f"{module}.tflite")
-        flatbuffer = steps.run(f"TF Lite {os.path.relpath(path)}", export.convert_tflite,
-                               model.signatures, module, args.quantize)
-        export.write_file(path, flatbuffer)
+        path = tflite_path(folder, module)
+        flatbuffer = steps.run(
+            f"TF Lite {os.path.relpath(path)}",
+            tflite.convert_tflite,
+            model.signatures,
+            module,
+            args.quantize,
+        )
+        write_file(path, flatbuffer)
         print(f"[{name}]   {len(flatbuffer) / 2**20:.1f} MiB", flush=True)
-    export.write_file(os.path.join(folder, "OPS.md"), export.ops_report(folder))
+    write_file(os.path.join(folder, "OPS.md"), tflite.ops_report(folder))
 
 
 @cli.main_guard

@@ -3,29 +3,47 @@ config and loaded from the original's checkpoint.
 
     python run.py --model vox --relative --adapt_scale
 """
+
 import sys
 
-from modules import cli, script
+from modules.app import animate, cli
 
 
 def add_flags(parser):
-    parser.add_argument("--config", "--config_path", dest="config", metavar="PATH",
-                        help="config file (default: config/NAME-256.yaml)")
-    parser.add_argument("--checkpoint", "--checkpoint_path", dest="checkpoint", metavar="PATH",
-                        help="checkpoint (default: checkpoint/NAME-cpk.pth.tar or NAME.pth.tar)")
-    parser.add_argument("--loadwithtorch", action="store_true",
-                        help="read the checkpoint with torch.load instead of the built-in reader")
+    parser.add_argument(
+        "--config",
+        "--config_path",
+        dest="config",
+        metavar="PATH",
+        help="config file (default: config/NAME-256.yaml)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        "--checkpoint_path",
+        dest="checkpoint",
+        metavar="PATH",
+        help="checkpoint (default: checkpoint/NAME-cpk.pth.tar or NAME.pth.tar)",
+    )
+    parser.add_argument(
+        "--loadwithtorch",
+        action="store_true",
+        help="read the checkpoint with torch.load instead of the built-in reader",
+    )
 
 
 def load_models(args):
-    from modules.sources import KerasModels
-    return KerasModels(args.config or cli.config_path(args.model),
-                       args.checkpoint or cli.checkpoint_path(args.model), args.loadwithtorch)
+    from modules.app.sources import KerasModels
+
+    return KerasModels(
+        args.config or cli.config_path(args.model),
+        args.checkpoint or cli.checkpoint_path(args.model),
+        args.loadwithtorch,
+    )
 
 
 @cli.main_guard
 def main(argv=None):
-    return script.main("run.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
+    return animate.main("run.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
 
 
 if __name__ == "__main__":

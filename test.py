@@ -3,25 +3,33 @@
 
     python test.py --model vox --relative --adapt_scale
 """
+
 import sys
 
-from modules import cli, script
+from modules.app import animate, cli
+from modules.export.contract import build_hint, saved_model_dir
 
 
 def add_flags(parser):
-    parser.add_argument("--saved_models", default=cli.SAVED_MODELS_DIR, metavar="DIR",
-                        help="where build.py wrote the SavedModels (default: saved_models/)")
+    parser.add_argument(
+        "--saved_models",
+        default=cli.SAVED_MODELS_DIR,
+        metavar="DIR",
+        help="where build.py wrote the SavedModels (default: saved_models/)",
+    )
 
 
 def load_models(args):
-    from modules.sources import SavedModels
-    hint = f"python build.py --model {args.model}"
-    return SavedModels(script.model_folder(args.saved_models, args.model, "SavedModels", hint), hint)
+    from modules.app.sources import SavedModels
+
+    hint = build_hint(args.model)
+    folder = saved_model_dir(args.saved_models, args.model)
+    return SavedModels(animate.model_folder(folder, args.model, "SavedModels", hint), hint)
 
 
 @cli.main_guard
 def main(argv=None):
-    return script.main("test.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
+    return animate.main("test.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
 
 
 if __name__ == "__main__":

@@ -4,32 +4,49 @@ LiteRT interpreter.
 
     python testlite.py --model vox --relative --adapt_scale
 """
+
 import sys
 
-from modules import cli, script
+from modules.app import animate, cli
+from modules.export.contract import QUANTIZATIONS, build_hint, tflite_dir
 
 
 def add_flags(parser):
-    parser.add_argument("--tflite", default=cli.TFLITE_DIR, metavar="DIR",
-                        help="where build.py wrote the TF Lite models (default: tflite/)")
-    parser.add_argument("--quantize", choices=("float16", "dynamic"),
-                        help="use the quantized models of build.py --quantize MODE")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="interpreter threads (default: one per core)")
+    parser.add_argument(
+        "--tflite",
+        default=cli.TFLITE_DIR,
+        metavar="DIR",
+        help="where build.py wrote the TF Lite models (default: tflite/)",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="use the quantized models of build.py --quantize MODE",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="interpreter threads (default: one per core)",
+    )
 
 
 def load_models(args):
-    from modules.sources import LiteModels
-    name = f"{args.model}-{args.quantize}" if args.quantize else args.model
-    hint = f"python build.py --model {args.model}" + (f" --quantize {args.quantize}"
-                                                      if args.quantize else "")
-    return LiteModels(script.model_folder(args.tflite, name, "TF Lite models", hint), hint,
-                      num_threads=args.threads)
+    from modules.app.sources import LiteModels
+
+    hint = build_hint(args.model, args.quantize)
+    folder = tflite_dir(args.tflite, args.model, args.quantize)
+    return LiteModels(
+        animate.model_folder(folder, args.model, "TF Lite models", hint),
+        hint,
+        num_threads=args.threads,
+    )
 
 
 @cli.main_guard
 def main(argv=None):
-    return script.main("testlite.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
+    return animate.main("testlite.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
 
 
 if __name__ == "__main__":

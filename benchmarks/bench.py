@@ -8,6 +8,7 @@ are calibrated on the example frames, so activations have realistic ranges (as t
 fixtures' are); every target is then measured in a fresh process so that its peak RSS is its
 own. Prints a markdown table; README.md (Speed) records it with the machine it came from.
 """
+
 import argparse
 import json
 import os
@@ -21,7 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from modules.cli import import_tensorflow, quiet  # noqa: E402
+from modules.app.cli import import_tensorflow, quiet  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "config", "vox-256.yaml")
 EXAMPLE_SOURCE = os.path.join(ROOT, "example", "source.png")
@@ -37,11 +38,11 @@ def random_model():
     example frames (each layer's running mean/variance set from its own input, in order)."""
     import numpy as np
 
-    from modules.config import load_config
+    from modules.app.video import VideoReader, read_image, resize_frame
+    from modules.convert.config import load_config
+    from modules.convert.model import Model, build_models
+    from modules.convert.weights import load_state_dict, random_state_dict
     from modules.layers import BatchNorm2d
-    from modules.model import Model, build_models
-    from modules.video import VideoReader, read_image, resize_frame
-    from modules.weights import load_state_dict, random_state_dict
 
     config = load_config(CONFIG)
     kp_detector, generator = build_models(config)
@@ -67,8 +68,11 @@ def random_model():
     try:
         kp = kp_detector(images)
         pairs = len(frames)
-        generator(np.repeat(images[:1], pairs, axis=0), kp_driving={k: v[1:] for k, v in kp.items()},
-                  kp_source={k: np.repeat(v[:1], pairs, axis=0) for k, v in kp.items()})
+        generator(
+            np.repeat(images[:1], pairs, axis=0),
+            kp_driving={k: v[1:] for k, v in kp.items()},
+            kp_source={k: np.repeat(v[:1], pairs, axis=0) for k, v in kp.items()},
+        )
     finally:
         BatchNorm2d.call = original_call
     return Model(config, kp_detector, generator)
@@ -78,42 +82,60 @@ def save_weights(model, path):
     """The random model's weights, so that every worker runs the same model without
     calibrating it again (which would inflate its peak memory)."""
     import numpy as np
-    from modules.weights import state_dict
-    np.savez(path, **{f"kp_detector/{k}": v for k, v in state_dict(model.keras_kp_detector).items()},
-             **{f"generator/{k}": v for k, v in state_dict(model.keras_generator).items()})
+
+    from modules.convert.weights import state_dict
+
+    np.savez(
+        path,
+        **{f"kp_detector/{k}": v for k, v in state_dict(model.keras_kp_detector).items()},
+        **{f"generator/{k}": v for k, v in state_dict(model.keras_generator).items()},
+    )
 
 
 def load_weights(path):
     """The Keras models of the vox config with the weights ``save_weights`` wrote."""
     import numpy as np
-    from modules.config import load_config
-    from modules.model import Model, build_models
-    from modules.weights import load_state_dict
+
+    from modules.convert.config import load_config
+    from modules.convert.model import Model, build_models
+    from modules.convert.weights import load_state_dict
+
     config = load_config(CONFIG)
     kp_detector, generator = build_models(config)
     with np.load(path) as data:
         for part, model in (("kp_detector", kp_detector), ("generator", generator)):
-            load_state_dict(model, {k.split("/", 1)[1]: data[k] for k in data.files
-                                    if k.startswith(part + "/")}, part)
+            load_state_dict(
+                model,
+                {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(part + "/")},
+                part,
+            )
     return Model(config, kp_detector, generator)
 
 
 def build_exports(workdir):
     """The random model's weights, SavedModels and three TF Lite variants, in ``workdir``."""
-    from modules import export
+    from modules.atomic import write_file
+    from modules.export import savedmodel, tflite
+    from modules.export.contract import MODULE_NAMES, QUANTIZATIONS, tflite_dir, tflite_path
+
     model = random_model()
     save_weights(model, os.path.join(workdir, "weights.npz"))
-    for module in export.MODULES:
-        export.save_saved_model(model.signatures, module, os.path.join(workdir, "saved", module))
-        for quantize in (None, "float16", "dynamic"):
-            folder = os.path.join(workdir, "tflite" + (f"-{quantize}" if quantize else ""))
-            export.write_file(os.path.join(folder, f"{module}.tflite"),
-                              export.convert_tflite(model.signatures, module, quantize))
+    for module in MODULE_NAMES:
+        savedmodel.save_saved_model(
+            model.signatures, module, os.path.join(workdir, "saved", module)
+        )
+        for quantize in (None, *QUANTIZATIONS):
+            folder = tflite_dir(workdir, "tflite", quantize)
+            write_file(
+                tflite_path(folder, module),
+                tflite.convert_tflite(model.signatures, module, quantize),
+            )
     return model
 
 
 def load_target(target, workdir):
-    from modules.sources import KerasModels, LiteModels, SavedModels
+    from modules.app.sources import KerasModels, LiteModels, SavedModels
+
     if target == "keras":
         return KerasModels.from_model(load_weights(os.path.join(workdir, "weights.npz")))
     if target == "savedmodel":
@@ -128,20 +150,25 @@ def gflop_per_frame(model):
     from tensorflow.python.profiler import model_analyzer, option_builder
 
     def count(function):
-        specs = [tf.TensorSpec([1 if s.shape[0] is None else s.shape[0], *s.shape[1:]], s.dtype)
-                 for s in function.input_signature]
+        specs = [
+            tf.TensorSpec([1 if s.shape[0] is None else s.shape[0], *s.shape[1:]], s.dtype)
+            for s in function.input_signature
+        ]
         graph = tf.function(function.python_function).get_concrete_function(*specs).graph
         options = option_builder.ProfileOptionBuilder.float_operation()
         options["output"] = "none"
         return model_analyzer.profile(graph, options=options).total_float_ops / 1e9
 
     functions = model.signatures.functions()
-    return {name: count(functions[name]) for name in ("generator", "animate_encoded", "kp_detector")}
+    return {
+        name: count(functions[name]) for name in ("generator", "animate_encoded", "kp_detector")
+    }
 
 
 def matmul_peak():
     """GFLOP/s of a large float32 matmul in TensorFlow (oneDNN): the machine's practical peak."""
     import tensorflow as tf
+
     a = tf.random.normal([2048, 2048])
     tf.matmul(a, a).numpy()
     best = float("inf")
@@ -149,14 +176,16 @@ def matmul_peak():
         start = time.perf_counter()
         tf.matmul(a, a).numpy()
         best = min(best, time.perf_counter() - start)
-    return 2 * 2048 ** 3 / best / 1e9
+    return 2 * 2048**3 / best / 1e9
 
 
 def time_frames(models, batch, repeats):
     """Seconds per frame of kp_detector + process_kp + animate_encoded at ``batch``, as the
     pipeline calls them (relative motion, adapted scale)."""
     import numpy as np
-    from modules.pipeline import Animation, Settings
+
+    from modules.app.pipeline import Animation, Settings
+
     rng = np.random.default_rng(0)
     source = rng.random((1, *models.frame_shape, 3), dtype=np.float32)
     driving = rng.random((batch, *models.frame_shape, 3), dtype=np.float32)
@@ -174,7 +203,8 @@ def time_frames(models, batch, repeats):
 
 def worker(target, workdir, frames, repeats):
     """Measures one target in this process; prints one JSON line."""
-    from modules.pipeline import Animation, Settings
+    from modules.app.pipeline import Animation, Settings
+
     import_tensorflow()
     with quiet():
         models = load_target(target, workdir)
@@ -183,8 +213,9 @@ def worker(target, workdir, frames, repeats):
         result[f"s_per_frame_b{batch}"] = time_frames(models, batch, repeats)
     settings = Settings(relative=True, adapt_scale=True, frames=frames)
     start = time.perf_counter()
-    count, _ = Animation(models, settings).run(EXAMPLE_SOURCE, EXAMPLE_DRIVING,
-                                               os.path.join(workdir, f"{target}.mp4"))
+    count, _ = Animation(models, settings).run(
+        EXAMPLE_SOURCE, EXAMPLE_DRIVING, os.path.join(workdir, f"{target}.mp4")
+    )
     result["end_to_end_fps"] = count / (time.perf_counter() - start)
     result["peak_rss_mib"] = peak_rss_mib()
     if target.startswith("tflite"):  # lossless frames for the quantized models' PSNR
@@ -207,24 +238,39 @@ def peak_rss_mib():
 def size_mib(path):
     if os.path.isfile(path):
         return os.path.getsize(path) / 2**20
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
-               for f in files) / 2**20
+    return (
+        sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+        / 2**20
+    )
 
 
 def psnr(folder, reference):
     import imageio.v2 as imageio
     import numpy as np
+
     names = sorted(os.listdir(reference))
-    errors = [np.mean((imageio.imread(os.path.join(folder, n)).astype(np.float64)
-                       - imageio.imread(os.path.join(reference, n))) ** 2) for n in names]
+    errors = [
+        np.mean(
+            (
+                imageio.imread(os.path.join(folder, n)).astype(np.float64)
+                - imageio.imread(os.path.join(reference, n))
+            )
+            ** 2
+        )
+        for n in names
+    ]
     mse = float(np.mean(errors))
-    return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=100,
-                        help="driving frames end to end (default: all 100 of the example)")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=100,
+        help="driving frames end to end (default: all 100 of the example)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per batch size")
     parser.add_argument("--workdir", help="keep the exports here (default: a temporary folder)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -235,8 +281,11 @@ def main():
     workdir = args.workdir or tempfile.mkdtemp(prefix="fomm-bench-")
     os.makedirs(workdir, exist_ok=True)
     tf = import_tensorflow()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"tensorflow {tf.__version__}; exports in {workdir}", flush=True)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"tensorflow {tf.__version__}; exports in {workdir}",
+        flush=True,
+    )
     with quiet():
         if not os.path.isfile(os.path.join(workdir, "weights.npz")):
             model = build_exports(workdir)
@@ -245,14 +294,27 @@ def main():
         flops = gflop_per_frame(model)
         peak = matmul_peak()
     del model
-    print(f"GFLOP per frame: generator {flops['generator']:.1f}, per-frame part "
-          f"(animate_encoded) {flops['animate_encoded']:.1f}, kp_detector "
-          f"{flops['kp_detector']:.1f}; matmul peak {peak:.0f} GFLOP/s", flush=True)
+    print(
+        f"GFLOP per frame: generator {flops['generator']:.1f}, per-frame part "
+        f"(animate_encoded) {flops['animate_encoded']:.1f}, kp_detector "
+        f"{flops['kp_detector']:.1f}; matmul peak {peak:.0f} GFLOP/s",
+        flush=True,
+    )
 
     results = []
     for target in TARGETS:
-        command = [sys.executable, os.path.abspath(__file__), "--worker", target, "--workdir",
-                   workdir, "--frames", str(args.frames), "--repeats", str(args.repeats)]
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--worker",
+            target,
+            "--workdir",
+            workdir,
+            "--frames",
+            str(args.frames),
+            "--repeats",
+            str(args.repeats),
+        ]
         out = subprocess.run(command, capture_output=True, text=True)
         if out.returncode != 0:
             print(f"{target}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
@@ -267,8 +329,10 @@ def main():
     per_frame_flops = flops["animate_encoded"] + flops["kp_detector"]
     original_fps = 1 / ORIGINAL_SECONDS_PER_FRAME
     print()
-    print("| target | s/frame batch 1 | s/frame batch 4 | GFLOP/s (% of peak) | end to end "
-          "frames/s | vs original | peak RSS MiB | size MiB | PSNR vs float32 |")
+    print(
+        "| target | s/frame batch 1 | s/frame batch 4 | GFLOP/s (% of peak) | end to end "
+        "frames/s | vs original | peak RSS MiB | size MiB | PSNR vs float32 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         best = min(r["s_per_frame_b1"], r["s_per_frame_b4"])
@@ -277,12 +341,16 @@ def main():
         if r["target"].startswith("tflite-") and reference:
             quality = f"{psnr(r['frames_dir'], reference):.1f} dB"
         size = sizes[r["target"]]
-        print(f"| {r['target']} | {r['s_per_frame_b1']:.3f} | {r['s_per_frame_b4']:.3f} | "
-              f"{achieved:.0f} ({100 * achieved / peak:.0f}%) | {r['end_to_end_fps']:.2f} | "
-              f"{r['end_to_end_fps'] / original_fps:.2f}x | {r['peak_rss_mib']:.0f} | "
-              f"{'-' if size is None else f'{size:.0f}'} | {quality} |")
-    print(f"\noriginal PyTorch: {ORIGINAL_SECONDS_PER_FRAME:.3f} s/frame = {original_fps:.2f} "
-          f"frames/s (generator + keypoint detector, batch 1)")
+        print(
+            f"| {r['target']} | {r['s_per_frame_b1']:.3f} | {r['s_per_frame_b4']:.3f} | "
+            f"{achieved:.0f} ({100 * achieved / peak:.0f}%) | {r['end_to_end_fps']:.2f} | "
+            f"{r['end_to_end_fps'] / original_fps:.2f}x | {r['peak_rss_mib']:.0f} | "
+            f"{'-' if size is None else f'{size:.0f}'} | {quality} |"
+        )
+    print(
+        f"\noriginal PyTorch: {ORIGINAL_SECONDS_PER_FRAME:.3f} s/frame = {original_fps:.2f} "
+        f"frames/s (generator + keypoint detector, batch 1)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ audio track (a generated tone), so the default command has inputs, audio include
 downloading anything.
 The output is deterministic.
 """
+
 import os
 import sys
 import tempfile
@@ -21,13 +22,13 @@ from skimage.transform import warp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from modules.video import VideoWriter, add_audio  # noqa: E402
+from modules.app.video import VideoWriter, add_audio  # noqa: E402
 
 SIZE = 256
 FPS = 25
 SECONDS = 4
-CROP = (95.0, 0.0, 260.0)     # x, y, side of the face crop in the 512x512 photo
-CENTER = (225.0, 150.0)       # x, y the head turns about (the chin)
+CROP = (95.0, 0.0, 260.0)  # x, y, side of the face crop in the 512x512 photo
+CENTER = (225.0, 150.0)  # x, y the head turns about (the chin)
 HEAD = ((225.0, 105.0), (85.0, 105.0))  # ellipse around the head: centre, radii (x, y)
 RATE = 44100
 
@@ -41,9 +42,9 @@ def crop_matrix():
 
 def motion_matrix(t):
     """Head pose at time t as a photo -> photo map about CENTER; identity at t = 0."""
-    angle = np.deg2rad(7 * np.sin(2 * np.pi * t / 2.0))          # tilt
-    scale = 1 + 0.05 * np.sin(2 * np.pi * t / 4.0)               # lean in and out
-    tx = 10 * np.sin(2 * np.pi * t / 1.6)                        # sway
+    angle = np.deg2rad(7 * np.sin(2 * np.pi * t / 2.0))  # tilt
+    scale = 1 + 0.05 * np.sin(2 * np.pi * t / 4.0)  # lean in and out
+    tx = 10 * np.sin(2 * np.pi * t / 1.6)  # sway
     ty = 6 * np.sin(2 * np.pi * t / 1.0) * np.sin(np.pi * t / 4)  # nods
     cx, cy = CENTER
     c, s = scale * np.cos(angle), scale * np.sin(angle)
@@ -70,8 +71,7 @@ def frame(photo, t):
         w = head_weight(q[:, :2])[:, None]
         return q[:, :2] + w * (p[:, :2] - q[:, :2])
 
-    return img_as_ubyte(warp(photo, inverse_map, output_shape=(SIZE, SIZE), order=3,
-                             mode='edge'))
+    return img_as_ubyte(warp(photo, inverse_map, output_shape=(SIZE, SIZE), order=3, mode="edge"))
 
 
 def write_tone(path, seconds):
@@ -82,8 +82,8 @@ def write_tone(path, seconds):
     wave_ = np.sin(phase) + 0.3 * np.sin(2 * phase) + 0.1 * np.sin(3 * phase)
     fade = np.minimum(1, np.minimum(t, seconds - t) / 0.05)  # no clicks at the ends
     envelope = fade * (0.6 + 0.4 * np.sin(np.pi * t) ** 2)
-    samples = np.round(0.25 * 32767 * wave_ * envelope / 1.4).astype('<i2')
-    with wave.open(path, 'wb') as f:
+    samples = np.round(0.25 * 32767 * wave_ * envelope / 1.4).astype("<i2")
+    with wave.open(path, "wb") as f:
         f.setnchannels(1)
         f.setsampwidth(2)
         f.setframerate(RATE)
@@ -92,8 +92,8 @@ def write_tone(path, seconds):
 
 def main():
     photo = data.astronaut()
-    source = os.path.join(HERE, 'source.png')
-    driving = os.path.join(HERE, 'driving.mp4')
+    source = os.path.join(HERE, "source.png")
+    driving = os.path.join(HERE, "driving.mp4")
 
     imageio.v2.imwrite(source, frame(photo, 0.0))
 
@@ -101,14 +101,14 @@ def main():
         for i in range(SECONDS * FPS):
             writer.append(frame(photo, i / FPS))
     with tempfile.TemporaryDirectory() as tmp:
-        tone = os.path.join(tmp, 'tone.wav')
+        tone = os.path.join(tmp, "tone.wav")
         write_tone(tone, SECONDS)
         if not add_audio(driving, tone):
-            sys.exit('could not add the audio track')
+            sys.exit("could not add the audio track")
 
     for path in (source, driving):
-        print(f'{os.path.relpath(path)}: {os.path.getsize(path) // 1024} KB')
+        print(f"{os.path.relpath(path)}: {os.path.getsize(path) // 1024} KB")
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ SameBlock2d and the Encoder / Decoder / Hourglass, NHWC.
 Every block takes its torch module path as ``name`` and names its children after the torch
 attributes, so that leaf layer names are the checkpoint's key prefixes.
 """
+
 import keras
 import tensorflow as tf
 
@@ -37,7 +38,9 @@ class ConvNorm(Prebuilt, keras.layers.Layer):
 
     def __init__(self, in_features, out_features, kernel_size=3, padding=1, name=None):
         super().__init__(name=name)
-        self.conv = Conv2d(in_features, out_features, kernel_size, padding, name=child(name, "conv"))
+        self.conv = Conv2d(
+            in_features, out_features, kernel_size, padding, name=child(name, "conv")
+        )
         self.norm = BatchNorm2d(out_features, name=child(name, "norm"))
 
 
@@ -69,9 +72,11 @@ class Encoder(Prebuilt, keras.layers.Layer):
         super().__init__(name=name)
         self.down_blocks = []
         for i in range(num_blocks):
-            cin = in_features if i == 0 else min(max_features, block_expansion * (2 ** i))
+            cin = in_features if i == 0 else min(max_features, block_expansion * (2**i))
             cout = min(max_features, block_expansion * (2 ** (i + 1)))
-            self.down_blocks.append(DownBlock2d(cin, cout, 3, 1, name=child(name, f"down_blocks.{i}")))
+            self.down_blocks.append(
+                DownBlock2d(cin, cout, 3, 1, name=child(name, f"down_blocks.{i}"))
+            )
 
     def call(self, x):
         outs = [x]
@@ -88,8 +93,10 @@ class Decoder(Prebuilt, keras.layers.Layer):
         super().__init__(name=name)
         self.up_blocks = []
         for n, i in enumerate(range(num_blocks)[::-1]):
-            cin = (1 if i == num_blocks - 1 else 2) * min(max_features, block_expansion * (2 ** (i + 1)))
-            cout = min(max_features, block_expansion * (2 ** i))
+            cin = (1 if i == num_blocks - 1 else 2) * min(
+                max_features, block_expansion * (2 ** (i + 1))
+            )
+            cout = min(max_features, block_expansion * (2**i))
             self.up_blocks.append(UpBlock2d(cin, cout, 3, 1, name=child(name, f"up_blocks.{n}")))
         self.out_filters = block_expansion + in_features
 
@@ -106,10 +113,12 @@ class Hourglass(Prebuilt, keras.layers.Layer):
 
     def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, name=None):
         super().__init__(name=name)
-        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features,
-                               name=child(name, "encoder"))
-        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features,
-                               name=child(name, "decoder"))
+        self.encoder = Encoder(
+            block_expansion, in_features, num_blocks, max_features, name=child(name, "encoder")
+        )
+        self.decoder = Decoder(
+            block_expansion, in_features, num_blocks, max_features, name=child(name, "decoder")
+        )
         self.out_filters = self.decoder.out_filters
 
     def call(self, x):

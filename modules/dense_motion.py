@@ -4,6 +4,7 @@ Internally the K + 1 motions (background first) sit on an axis after the pixels,
 [B, h, w, K + 1, ...], which is the channel order torch gets from its
 ``cat(...).view(bs, -1, h, w)``: channel ``k * (C + 1) + c``.
 """
+
 import keras
 import tensorflow as tf
 
@@ -22,19 +23,38 @@ class DenseMotionNetwork(Prebuilt, keras.layers.Layer):
     one, ``occlusion_map`` [B, h, w, 1].
     """
 
-    def __init__(self, block_expansion, num_blocks, max_features, num_kp, num_channels,
-                 estimate_occlusion_map=False, scale_factor=1, kp_variance=0.01,
-                 name="dense_motion_network"):
+    def __init__(
+        self,
+        block_expansion,
+        num_blocks,
+        max_features,
+        num_kp,
+        num_channels,
+        estimate_occlusion_map=False,
+        scale_factor=1,
+        kp_variance=0.01,
+        name="dense_motion_network",
+    ):
         super().__init__(name=name)
-        self.hourglass = Hourglass(block_expansion, in_features=(num_kp + 1) * (num_channels + 1),
-                                   max_features=max_features, num_blocks=num_blocks,
-                                   name=child(name, "hourglass"))
+        self.hourglass = Hourglass(
+            block_expansion,
+            in_features=(num_kp + 1) * (num_channels + 1),
+            max_features=max_features,
+            num_blocks=num_blocks,
+            name=child(name, "hourglass"),
+        )
         features = self.hourglass.out_filters
         self.mask = Conv2d(features, num_kp + 1, 7, 3, name=child(name, "mask"))
-        self.occlusion = (Conv2d(features, 1, 7, 3, name=child(name, "occlusion"))
-                          if estimate_occlusion_map else None)
-        self.down = (AntiAliasInterpolation2d(num_channels, scale_factor, name=child(name, "down"))
-                     if scale_factor != 1 else None)
+        self.occlusion = (
+            Conv2d(features, 1, 7, 3, name=child(name, "occlusion"))
+            if estimate_occlusion_map
+            else None
+        )
+        self.down = (
+            AntiAliasInterpolation2d(num_channels, scale_factor, name=child(name, "down"))
+            if scale_factor != 1
+            else None
+        )
         self.num_kp = num_kp
         self.num_channels = num_channels
         self.kp_variance = kp_variance
@@ -53,13 +73,17 @@ class DenseMotionNetwork(Prebuilt, keras.layers.Layer):
         deformed = self.deformed_source(source, motions)
 
         net_input = tf.concat([heatmap[..., None], deformed], axis=-1)
-        net_input = tf.reshape(net_input, [-1, height, width, (self.num_kp + 1) * (self.num_channels + 1)])
+        net_input = tf.reshape(
+            net_input, [-1, height, width, (self.num_kp + 1) * (self.num_channels + 1)]
+        )
         prediction = self.hourglass(net_input)
 
         mask = tf.nn.softmax(self.mask(prediction), axis=-1)
-        out = {"mask": mask,
-               "sparse_deformed": deformed,
-               "deformation": tf.reduce_sum(motions * mask[..., None], axis=3)}
+        out = {
+            "mask": mask,
+            "sparse_deformed": deformed,
+            "deformation": tf.reduce_sum(motions * mask[..., None], axis=3),
+        }
         if self.occlusion is not None:
             out["occlusion_map"] = tf.sigmoid(self.occlusion(prediction))
         return out

@@ -1,4 +1,5 @@
 """The occlusion-aware generator (``modules/generator.py: OcclusionAwareGenerator``), NHWC."""
+
 import keras
 import tensorflow as tf
 
@@ -18,20 +19,35 @@ class OcclusionAwareGenerator(Prebuilt, keras.Model):
     An encoded source of batch 1 serves keypoints of any batch B.
     """
 
-    def __init__(self, num_channels, num_kp, block_expansion, max_features, num_down_blocks,
-                 num_bottleneck_blocks, estimate_occlusion_map=False, dense_motion_params=None,
-                 estimate_jacobian=False, name="generator"):
+    def __init__(
+        self,
+        num_channels,
+        num_kp,
+        block_expansion,
+        max_features,
+        num_down_blocks,
+        num_bottleneck_blocks,
+        estimate_occlusion_map=False,
+        dense_motion_params=None,
+        estimate_jacobian=False,
+        name="generator",
+    ):
         super().__init__(name=name)
         if dense_motion_params is not None:
             self.dense_motion_network = DenseMotionNetwork(
-                num_kp=num_kp, num_channels=num_channels,
-                estimate_occlusion_map=estimate_occlusion_map, **dense_motion_params)
+                num_kp=num_kp,
+                num_channels=num_channels,
+                estimate_occlusion_map=estimate_occlusion_map,
+                **dense_motion_params,
+            )
         else:
             self.dense_motion_network = None
-        self.first = SameBlock2d(num_channels, block_expansion, kernel_size=7, padding=3, name="first")
+        self.first = SameBlock2d(
+            num_channels, block_expansion, kernel_size=7, padding=3, name="first"
+        )
         self.down_blocks = []
         for i in range(num_down_blocks):
-            cin = min(max_features, block_expansion * (2 ** i))
+            cin = min(max_features, block_expansion * (2**i))
             cout = min(max_features, block_expansion * (2 ** (i + 1)))
             self.down_blocks.append(DownBlock2d(cin, cout, 3, 1, name=f"down_blocks.{i}"))
         self.up_blocks = []
@@ -39,9 +55,11 @@ class OcclusionAwareGenerator(Prebuilt, keras.Model):
             cin = min(max_features, block_expansion * (2 ** (num_down_blocks - i)))
             cout = min(max_features, block_expansion * (2 ** (num_down_blocks - i - 1)))
             self.up_blocks.append(UpBlock2d(cin, cout, 3, 1, name=f"up_blocks.{i}"))
-        features = min(max_features, block_expansion * (2 ** num_down_blocks))
-        self.bottleneck = [ResBlock2d(features, 3, 1, name=f"bottleneck.r{i}")
-                           for i in range(num_bottleneck_blocks)]
+        features = min(max_features, block_expansion * (2**num_down_blocks))
+        self.bottleneck = [
+            ResBlock2d(features, 3, 1, name=f"bottleneck.r{i}")
+            for i in range(num_bottleneck_blocks)
+        ]
         self.final = Conv2d(block_expansion, num_channels, 7, 3, name="final")
 
     def call(self, source_image, kp_driving, kp_source):
@@ -63,7 +81,8 @@ class OcclusionAwareGenerator(Prebuilt, keras.Model):
         output = {}
         if self.dense_motion_network is not None:
             motion = self.dense_motion_network.from_downscaled(
-                encoded["motion_image"], kp_driving=kp_driving, kp_source=kp_source)
+                encoded["motion_image"], kp_driving=kp_driving, kp_source=kp_source
+            )
             output.update(motion)
             height, width = out.shape[1], out.shape[2]
             deformation = resize_bilinear(motion["deformation"], height, width)

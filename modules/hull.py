@@ -5,12 +5,13 @@ line i->j; the shoelace formula over those edges gives the area. O(K^3) work, fi
 or so keypoints FOMM uses, with no sort, loop or data-dependent shape.
 
 Which side of a line a point lies on is decided exactly, on the points snapped to an integer grid
-of about 2^24 steps across the set, in int64. Float32 orientation tests are not consistent for nearly
-collinear points (rounding depends on which point is the base), and an edge test built on them
-can then lose or double an edge, an error of a large triangle. Snapping moves a point by at most
-one step, so the hull found is off by at most a sliver of that width; the area itself is
+of about 2^24 steps across the set, in int64. Float32 orientation tests are not consistent for
+nearly collinear points (rounding depends on which point is the base), and an edge test built on
+them can then lose or double an edge, an error of a large triangle. Snapping moves a point by at
+most one step, so the hull found is off by at most a sliver of that width; the area itself is
 computed from the original coordinates.
 """
+
 import math
 
 import tensorflow as tf
@@ -36,14 +37,18 @@ def _snap(x, y):
     """
     low_x = tf.reduce_min(x, axis=-1, keepdims=True)
     low_y = tf.reduce_min(y, axis=-1, keepdims=True)
-    extent = tf.maximum(tf.reduce_max(x, axis=-1, keepdims=True) - low_x,
-                        tf.reduce_max(y, axis=-1, keepdims=True) - low_y)
+    extent = tf.maximum(
+        tf.reduce_max(x, axis=-1, keepdims=True) - low_x,
+        tf.reduce_max(y, axis=-1, keepdims=True) - low_y,
+    )
     extent = tf.where(extent > 0, extent, tf.ones_like(extent))
     # A log rounding error only halves or doubles the grid; int64 has room for either.
     exponent = _GRID_BITS - tf.math.ceil(tf.math.log(extent) * (1.0 / math.log(2.0)))
     scale = tf.pow(2.0, tf.clip_by_value(exponent, -100.0, 100.0))
-    return (tf.cast(tf.round((x - low_x) * scale), tf.int64),
-            tf.cast(tf.round((y - low_y) * scale), tf.int64))
+    return (
+        tf.cast(tf.round((x - low_x) * scale), tf.int64),
+        tf.cast(tf.round((y - low_y) * scale), tf.int64),
+    )
 
 
 def convex_hull_area(points):
@@ -62,7 +67,7 @@ def convex_hull_area(points):
     qx, qy = _snap(x, y)
     xi, xj, xk = _at(qx, 0), _at(qx, 1), _at(qx, 2)
     yi, yj, yk = _at(qy, 0), _at(qy, 1), _at(qy, 2)
-    orient = (xj - xi) * (yk - yi) - (yj - yi) * (xk - xi)     # [..., K, K, K], exact
+    orient = (xj - xi) * (yk - yi) - (yj - yi) * (xk - xi)  # [..., K, K, K], exact
 
     # Of repeated points only the first (lowest index) takes part, as an edge end or as a witness.
     same = tf.logical_and(_at(qx, 0, 2) == _at(qx, 1, 2), _at(qy, 0, 2) == _at(qy, 1, 2))
@@ -78,12 +83,13 @@ def convex_hull_area(points):
     # shortest ones, i.e. reject a pair with another point strictly inside the segment.
     inside = tf.logical_and(
         (xk - xi) * (xj - xi) + (yk - yi) * (yj - yi) > 0,
-        (xk - xj) * (xi - xj) + (yk - yj) * (yi - yj) > 0)
+        (xk - xj) * (xi - xj) + (yk - yj) * (yi - yj) > 0,
+    )
     split = tf.reduce_any(tf.logical_and(orient == 0, inside), axis=-1)
     edge = tf.logical_and(
         tf.logical_and(supporting, has_left),
-        tf.logical_and(tf.logical_not(split),
-                       tf.logical_and(_at(first, 0, 2), _at(first, 1, 2))))
+        tf.logical_and(tf.logical_not(split), tf.logical_and(_at(first, 0, 2), _at(first, 1, 2))),
+    )
 
     # Shoelace relative to point 0: smaller terms than about the origin, and exact on integers.
     x = x - tf.gather(x, [0], axis=-1)

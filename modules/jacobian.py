@@ -3,6 +3,7 @@
 `tf.linalg.inv` and high-rank `tf.matmul` become Flex ops in TF Lite; written out element by
 element these use only builtin elementwise ops, unpack and pack.
 """
+
 import tensorflow as tf
 
 
@@ -32,8 +33,9 @@ def matmul_2x2(a, b):
     """`a @ b` for [..., 2, 2] matrices with broadcast leading dims; reproduces `torch.matmul`."""
     a00, a01, a10, a11 = _entries(tf.convert_to_tensor(a))
     b00, b01, b10, b11 = _entries(tf.convert_to_tensor(b))
-    return _assemble(a00 * b00 + a01 * b10, a00 * b01 + a01 * b11,
-                     a10 * b00 + a11 * b10, a10 * b01 + a11 * b11)
+    return _assemble(
+        a00 * b00 + a01 * b10, a00 * b01 + a01 * b11, a10 * b00 + a11 * b10, a10 * b01 + a11 * b11
+    )
 
 
 def matvec_2x2(m, v):

@@ -1,4 +1,5 @@
 """The keypoint detector (``modules/keypoint_detector.py: KPDetector``), NHWC."""
+
 import keras
 import tensorflow as tf
 
@@ -15,13 +16,28 @@ class KPDetector(Prebuilt, keras.Model):
     jacobian maps (one shared map when ``single_jacobian_map``).
     """
 
-    def __init__(self, block_expansion, num_kp, num_channels, max_features, num_blocks,
-                 temperature, estimate_jacobian=False, scale_factor=1,
-                 single_jacobian_map=False, pad=0, name="kp_detector"):
+    def __init__(
+        self,
+        block_expansion,
+        num_kp,
+        num_channels,
+        max_features,
+        num_blocks,
+        temperature,
+        estimate_jacobian=False,
+        scale_factor=1,
+        single_jacobian_map=False,
+        pad=0,
+        name="kp_detector",
+    ):
         super().__init__(name=name)
-        self.predictor = Hourglass(block_expansion, in_features=num_channels,
-                                   max_features=max_features, num_blocks=num_blocks,
-                                   name="predictor")
+        self.predictor = Hourglass(
+            block_expansion,
+            in_features=num_channels,
+            max_features=max_features,
+            num_blocks=num_blocks,
+            name="predictor",
+        )
         features = self.predictor.out_filters
         self.kp = Conv2d(features, num_kp, 7, pad, name="kp")
         if estimate_jacobian:
@@ -29,8 +45,11 @@ class KPDetector(Prebuilt, keras.Model):
             self.jacobian = Conv2d(features, 4 * self.num_jacobian_maps, 7, pad, name="jacobian")
         else:
             self.jacobian = None
-        self.down = (AntiAliasInterpolation2d(num_channels, scale_factor, name="down")
-                     if scale_factor != 1 else None)
+        self.down = (
+            AntiAliasInterpolation2d(num_channels, scale_factor, name="down")
+            if scale_factor != 1
+            else None
+        )
         self.num_kp = num_kp
         self.temperature = temperature
 
@@ -46,8 +65,9 @@ class KPDetector(Prebuilt, keras.Model):
         out = {"value": tf.reduce_sum(heatmap[..., None] * grid, axis=1)}
 
         if self.jacobian is not None:
-            jacobian_map = tf.reshape(self.jacobian(feature_map),
-                                      [-1, height * width, self.num_jacobian_maps, 4])
+            jacobian_map = tf.reshape(
+                self.jacobian(feature_map), [-1, height * width, self.num_jacobian_maps, 4]
+            )
             jacobian = tf.reduce_sum(heatmap[..., None] * jacobian_map, axis=1)  # [B, K, 4]
             out["jacobian"] = tf.reshape(jacobian, [-1, self.num_kp, 2, 2])
         return out

@@ -1,4 +1,5 @@
 """Keypoint normalisation for animation (relative motion transfer)."""
+
 import tensorflow as tf
 
 from modules.hull import convex_hull_area
@@ -9,9 +10,17 @@ def _on(flag):
     return tf.cast(flag, tf.float32) > 0.5
 
 
-def process_kp(kp_source_value, kp_source_jacobian, kp_driving_value, kp_driving_jacobian,
-               kp_initial_value, kp_initial_jacobian, use_relative_movement,
-               use_relative_jacobian, adapt_movement_scale):
+def process_kp(
+    kp_source_value,
+    kp_source_jacobian,
+    kp_driving_value,
+    kp_driving_jacobian,
+    kp_initial_value,
+    kp_initial_jacobian,
+    use_relative_movement,
+    use_relative_jacobian,
+    adapt_movement_scale,
+):
     """Reproduces `normalize_kp` of the original animate.py / demo.py as a pure TF function.
 
     Source and initial keypoints have batch 1, driving keypoints batch B; values [., K, 2],
@@ -26,7 +35,7 @@ def process_kp(kp_source_value, kp_source_jacobian, kp_driving_value, kp_driving
     """
     jacobians = (kp_source_jacobian, kp_driving_jacobian, kp_initial_jacobian)
     if any(j is None for j in jacobians) and not all(j is None for j in jacobians):
-        raise ValueError('pass all three jacobians or none')
+        raise ValueError("pass all three jacobians or none")
     source = tf.convert_to_tensor(kp_source_value, tf.float32)
     driving = tf.convert_to_tensor(kp_driving_value, tf.float32)
     initial = tf.convert_to_tensor(kp_initial_value, tf.float32)
@@ -39,7 +48,7 @@ def process_kp(kp_source_value, kp_source_jacobian, kp_driving_value, kp_driving
     scale = tf.where(tf.logical_and(_on(adapt_movement_scale), valid), ratio, 1.0)
 
     moved = (driving - initial) * scale + source
-    out = {'value': tf.where(relative, moved, driving)}
+    out = {"value": tf.where(relative, moved, driving)}
     if kp_driving_jacobian is None:
         return out
 
@@ -47,5 +56,5 @@ def process_kp(kp_source_value, kp_source_jacobian, kp_driving_value, kp_driving
     # As in the original, the jacobian is only made relative together with the movement.
     rotated = matmul_2x2(matmul_2x2(driving_jac, inverse_2x2(initial_jac)), source_jac)
     use_jac = tf.logical_and(relative, _on(use_relative_jacobian))
-    out['jacobian'] = tf.where(use_jac, rotated, driving_jac)
+    out["jacobian"] = tf.where(use_jac, rotated, driving_jac)
     return out

@@ -3,10 +3,11 @@ the AntiAliasInterpolation2d buffer.
 
 Each leaf is named after its full torch module path (e.g. ``predictor.encoder.down_blocks.0.conv``)
 and lists its ``state_dict`` entries in torch's order and layout via ``torch_state()``, so one
-function (``modules.weights``) maps a whole checkpoint by name.
+function (``modules.convert.weights``) maps a whole checkpoint by name.
 Variables are created in ``__init__`` from the constructor arguments, as torch does, so the
 parameter map of a full-size model is known without running it.
 """
+
 from collections import namedtuple
 
 import keras
@@ -14,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from modules.ops import anti_alias_kernel
+
 
 class Prebuilt:
     """Mixin for layers that create their variables in ``__init__`` (as torch modules do):
@@ -36,10 +38,15 @@ class Conv2d(Prebuilt, keras.layers.Layer):
         kh, kw = _pair(kernel_size)
         ph, pw = _pair(padding)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel = self.add_weight(shape=(kh, kw, in_channels, out_channels),
-                                      initializer="zeros", trainable=False, name="kernel")
-        self.bias = self.add_weight(shape=(out_channels,), initializer="zeros",
-                                    trainable=False, name="bias")
+        self.kernel = self.add_weight(
+            shape=(kh, kw, in_channels, out_channels),
+            initializer="zeros",
+            trainable=False,
+            name="kernel",
+        )
+        self.bias = self.add_weight(
+            shape=(out_channels,), initializer="zeros", trainable=False, name="bias"
+        )
         # 'SAME' is torch's symmetric padding whenever it pads by k // 2 on odd kernels,
         # and it avoids a separate PAD op in TF Lite.
         if kh % 2 == 1 and kw % 2 == 1 and (ph, pw) == (kh // 2, kw // 2):
@@ -54,8 +61,10 @@ class Conv2d(Prebuilt, keras.layers.Layer):
 
     def torch_state(self):
         kh, kw, cin, cout = self.kernel.shape
-        return {"weight": TorchEntry((cout, cin, kh, kw), self.kernel, None),
-                "bias": TorchEntry((cout,), self.bias, None)}
+        return {
+            "weight": TorchEntry((cout, cin, kh, kw), self.kernel, None),
+            "bias": TorchEntry((cout,), self.bias, None),
+        }
 
 
 class BatchNorm2d(Prebuilt, keras.layers.Layer):
@@ -65,14 +74,18 @@ class BatchNorm2d(Prebuilt, keras.layers.Layer):
 
     def __init__(self, features, name=None):
         super().__init__(name=name)
-        self.gamma = self.add_weight(shape=(features,), initializer="ones", trainable=False,
-                                     name="gamma")
-        self.beta = self.add_weight(shape=(features,), initializer="zeros", trainable=False,
-                                    name="beta")
-        self.moving_mean = self.add_weight(shape=(features,), initializer="zeros",
-                                           trainable=False, name="moving_mean")
-        self.moving_variance = self.add_weight(shape=(features,), initializer="ones",
-                                               trainable=False, name="moving_variance")
+        self.gamma = self.add_weight(
+            shape=(features,), initializer="ones", trainable=False, name="gamma"
+        )
+        self.beta = self.add_weight(
+            shape=(features,), initializer="zeros", trainable=False, name="beta"
+        )
+        self.moving_mean = self.add_weight(
+            shape=(features,), initializer="zeros", trainable=False, name="moving_mean"
+        )
+        self.moving_variance = self.add_weight(
+            shape=(features,), initializer="ones", trainable=False, name="moving_variance"
+        )
 
     def call(self, x):
         scale = self.gamma * tf.math.rsqrt(self.moving_variance + self.epsilon)
@@ -80,12 +93,14 @@ class BatchNorm2d(Prebuilt, keras.layers.Layer):
 
     def torch_state(self):
         features = (self.gamma.shape[0],)
-        return {"weight": TorchEntry(features, self.gamma, None),
-                "bias": TorchEntry(features, self.beta, None),
-                "running_mean": TorchEntry(features, self.moving_mean, None),
-                "running_var": TorchEntry(features, self.moving_variance, None),
-                # Only counts training steps; absent from checkpoints older than torch 0.4.1.
-                "num_batches_tracked": TorchEntry((), None, None)}
+        return {
+            "weight": TorchEntry(features, self.gamma, None),
+            "bias": TorchEntry(features, self.beta, None),
+            "running_mean": TorchEntry(features, self.moving_mean, None),
+            "running_var": TorchEntry(features, self.moving_variance, None),
+            # Only counts training steps; absent from checkpoints older than torch 0.4.1.
+            "num_batches_tracked": TorchEntry((), None, None),
+        }
 
 
 class AntiAliasInterpolation2d(Prebuilt, keras.layers.Layer):
@@ -108,8 +123,9 @@ class AntiAliasInterpolation2d(Prebuilt, keras.layers.Layer):
 
     def call(self, x):
         x = tf.pad(x, [[0, 0], [self.ka, self.kb], [self.ka, self.kb], [0, 0]])
-        return tf.nn.depthwise_conv2d(x, self.kernel, strides=[1, self.stride, self.stride, 1],
-                                      padding="VALID")
+        return tf.nn.depthwise_conv2d(
+            x, self.kernel, strides=[1, self.stride, self.stride, 1], padding="VALID"
+        )
 
     def torch_state(self):
         return {"weight": TorchEntry(self.torch_kernel.shape, None, self.torch_kernel)}

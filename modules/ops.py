@@ -4,6 +4,7 @@ Every op works on NHWC tensors and uses only ops that TF Lite has as builtins.
 Shapes are kept static except the batch dimension, which is always written as -1
 so that exported models keep a dynamic batch without SHAPE/PACK ops.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -65,10 +66,12 @@ def grid_sample(image, grid):
     def corner(yi, xi):
         return tf.gather(flat, yi * (width + 2) + xi, batch_dims=1)
 
-    return (corner(y0, x0) * (wy0 * wx0)[..., None]
-            + corner(y0, x1) * (wy0 * wx1)[..., None]
-            + corner(y1, x0) * (wy1 * wx0)[..., None]
-            + corner(y1, x1) * (wy1 * wx1)[..., None])
+    return (
+        corner(y0, x0) * (wy0 * wx0)[..., None]
+        + corner(y0, x1) * (wy0 * wx1)[..., None]
+        + corner(y1, x0) * (wy1 * wx0)[..., None]
+        + corner(y1, x1) * (wy1 * wx1)[..., None]
+    )
 
 
 def grid_sample_2d(image, grid):
@@ -82,16 +85,18 @@ def grid_sample_2d(image, grid):
 def upsample_nearest_2x(x):
     """``F.interpolate(x, scale_factor=2)`` (mode 'nearest'): out[i] = in[floor(i / 2)]."""
     height, width = x.shape[1], x.shape[2]
-    return tf.raw_ops.ResizeNearestNeighbor(images=x, size=[2 * height, 2 * width],
-                                            align_corners=False, half_pixel_centers=False)
+    return tf.raw_ops.ResizeNearestNeighbor(
+        images=x, size=[2 * height, 2 * width], align_corners=False, half_pixel_centers=False
+    )
 
 
 def resize_bilinear(x, height, width):
     """``F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False)``."""
     if x.shape[1] == height and x.shape[2] == width:
         return x
-    return tf.raw_ops.ResizeBilinear(images=x, size=[height, width],
-                                     align_corners=False, half_pixel_centers=True)
+    return tf.raw_ops.ResizeBilinear(
+        images=x, size=[height, width], align_corners=False, half_pixel_centers=True
+    )
 
 
 def avg_pool_2x2(x):
@@ -106,8 +111,7 @@ def anti_alias_kernel(channels, scale):
     kernel_size = 2 * round(sigma * 4) + 1
     grid = np.arange(kernel_size, dtype=np.float32)
     mean = (kernel_size - 1) / 2
-    one_d = np.exp(-(grid - np.float32(mean)) ** 2 / np.float32(2 * sigma ** 2)).astype(np.float32)
+    one_d = np.exp(-((grid - np.float32(mean)) ** 2) / np.float32(2 * sigma**2)).astype(np.float32)
     kernel = one_d[:, None] * one_d[None, :]
     kernel = kernel / np.sum(kernel, dtype=np.float32)
     return np.tile(kernel[None, None], (channels, 1, 1, 1)).astype(np.float32)
-

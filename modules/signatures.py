@@ -4,6 +4,7 @@ The same tf.functions are called by run.py (Keras), saved as the SavedModels' si
 converted to TF Lite, so the three targets share names, shapes and code. Every batch dimension
 is dynamic. Models without jacobians have no ``*jacobian`` inputs or outputs.
 """
+
 import inspect
 
 import tensorflow as tf
@@ -17,17 +18,22 @@ def named_function(fn, specs):
     """A tf.function taking the inputs ``specs`` (name -> TensorSpec) by name; ``fn`` gets them
     as one dict. tf.function, SavedModel and TF Lite signatures take their input names from
     the Python signature, which is why the wrapper carries an explicit one."""
-    signature = inspect.Signature([inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-                                   for name in specs])
+    signature = inspect.Signature(
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in specs]
+    )
 
     def wrapper(*args, **kwargs):
         return fn(dict(signature.bind(*args, **kwargs).arguments))
 
     wrapper.__signature__ = signature
     wrapper.__name__ = fn.__name__
-    return tf.function(wrapper, input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name=name)
-                                                 for name, spec in specs.items()],
-                       autograph=False)
+    return tf.function(
+        wrapper,
+        input_signature=[
+            tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in specs.items()
+        ],
+        autograph=False,
+    )
 
 
 def _spec(*shape):
@@ -70,32 +76,45 @@ class Signatures:
 
         image = _spec(None, height, width, channels)
         self.kp_detector = named_function(self._kp_detector, {"image": image})
-        self.process_kp = named_function(self._process_kp, {
-            **kp_specs("source", num_kp, jacobian, 1),
+        self.process_kp = named_function(
+            self._process_kp,
+            {
+                **kp_specs("source", num_kp, jacobian, 1),
+                **kp_specs("driving", num_kp, jacobian),
+                **kp_specs("initial", num_kp, jacobian, 1),
+                **{flag: _spec() for flag in FLAGS},
+            },
+        )
+        keypoints = {
+            **kp_specs("source", num_kp, jacobian),
             **kp_specs("driving", num_kp, jacobian),
-            **kp_specs("initial", num_kp, jacobian, 1),
-            **{flag: _spec() for flag in FLAGS}})
-        keypoints = {**kp_specs("source", num_kp, jacobian), **kp_specs("driving", num_kp, jacobian)}
+        }
         self.generator = named_function(self._generator, {"source_image": image, **keypoints})
 
         # Traced, not run: only the shapes are needed.
         encoded = tf.function(generator.encode).get_concrete_function(image).structured_outputs
         self.encoded_specs = {f"source_{k}": _spec(None, *v.shape[1:]) for k, v in encoded.items()}
         self.encode_source = named_function(self._encode_source, {"source_image": image})
-        self.animate_encoded = named_function(self._animate_encoded,
-                                              {**self.encoded_specs, **keypoints})
+        self.animate_encoded = named_function(
+            self._animate_encoded, {**self.encoded_specs, **keypoints}
+        )
 
     def _kp_detector(self, inputs):
         return self.kp_detector_model(inputs["image"])
 
     def _process_kp(self, inputs):
-        jacobians = {f"kp_{role}_jacobian": inputs.get(f"kp_{role}_jacobian")
-                     for role in ("source", "driving", "initial")}
+        jacobians = {
+            f"kp_{role}_jacobian": inputs.get(f"kp_{role}_jacobian")
+            for role in ("source", "driving", "initial")
+        }
         return process_kp(**{**inputs, **jacobians})
 
     def _generator(self, inputs):
-        out = self.generator_model(inputs["source_image"], kp_driving=kp_dict(inputs, "driving"),
-                                   kp_source=kp_dict(inputs, "source"))
+        out = self.generator_model(
+            inputs["source_image"],
+            kp_driving=kp_dict(inputs, "driving"),
+            kp_source=kp_dict(inputs, "source"),
+        )
         return {k: out[k] for k in self.outputs}
 
     def _encode_source(self, inputs):
@@ -103,13 +122,18 @@ class Signatures:
         return {f"source_{k}": v for k, v in encoded.items()}
 
     def _animate_encoded(self, inputs):
-        encoded = {k[len("source_"):]: inputs[k] for k in self.encoded_specs}
-        out = self.generator_model.decode(encoded, kp_driving=kp_dict(inputs, "driving"),
-                                          kp_source=kp_dict(inputs, "source"))
+        encoded = {k[len("source_") :]: inputs[k] for k in self.encoded_specs}
+        out = self.generator_model.decode(
+            encoded, kp_driving=kp_dict(inputs, "driving"), kp_source=kp_dict(inputs, "source")
+        )
         return {k: out[k] for k in self.outputs}
 
     def functions(self):
         """Name -> tf.function, for export."""
-        return {"kp_detector": self.kp_detector, "process_kp": self.process_kp,
-                "generator": self.generator, "encode_source": self.encode_source,
-                "animate_encoded": self.animate_encoded}
+        return {
+            "kp_detector": self.kp_detector,
+            "process_kp": self.process_kp,
+            "generator": self.generator,
+            "encode_source": self.encode_source,
+            "animate_encoded": self.animate_encoded,
+        }

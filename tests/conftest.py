@@ -1,4 +1,5 @@
 """Shared test helpers: the reference fixtures of the original and the tiny models."""
+
 import functools
 import os
 import pathlib
@@ -32,7 +33,7 @@ def checkpoint_path(case):
     return case_dir(case) / f"{case}-cpk.pth.tar"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference(case):
     with np.load(case_dir(case) / "reference.npz") as data:
         return {k: data[k] for k in data.files}
@@ -41,13 +42,16 @@ def reference(case):
 def images(case):
     """(source [1, H, W, 3], driving [N, H, W, 3]) as the model inputs: uint8 / 255."""
     ref = reference(case)
-    return (ref["source_uint8"][None].astype(np.float32) / 255,
-            ref["driving_uint8"].astype(np.float32) / 255)
+    return (
+        ref["source_uint8"][None].astype(np.float32) / 255,
+        ref["driving_uint8"].astype(np.float32) / 255,
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_model(case):
     from modules import load_model
+
     return load_model(config_path(case), checkpoint_path(case))
 
 
@@ -69,10 +73,22 @@ TARGETS = ("keras", "savedmodel", "tflite")
 def build(case, root, *flags):
     """Runs build.py for a tiny case into ``root`` (saved_models/ and tflite/ below it)."""
     import build as build_script
-    build_script.main(["--model", case, "--config", str(config_path(case)),
-                       "--checkpoint", str(checkpoint_path(case)),
-                       "--saved_models", str(root / "saved_models"),
-                       "--tflite", str(root / "tflite"), *flags])
+
+    build_script.main(
+        [
+            "--model",
+            case,
+            "--config",
+            str(config_path(case)),
+            "--checkpoint",
+            str(checkpoint_path(case)),
+            "--saved_models",
+            str(root / "saved_models"),
+            "--tflite",
+            str(root / "tflite"),
+            *flags,
+        ]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +101,7 @@ def built(tmp_path_factory):
             roots[case] = tmp_path_factory.mktemp(f"built-{case}")
             build(case, roots[case])
         return roots[case]
+
     return get
 
 
@@ -92,7 +109,8 @@ def built(tmp_path_factory):
 def target_model(built):
     """``target_model(case, target)``: the tiny model from the Keras port, its reloaded
     SavedModels or its TF Lite models on the LiteRT interpreter."""
-    from modules.sources import LiteModels, SavedModels
+    from modules.app.sources import LiteModels, SavedModels
+
     cache = {}
 
     def get(case, target):
@@ -104,6 +122,7 @@ def target_model(built):
             else:
                 cache[case, target] = LiteModels(built(case) / "tflite" / case, "build.py")
         return cache[case, target]
+
     return get
 
 

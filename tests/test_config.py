@@ -1,19 +1,27 @@
 """Reading the original's config files and reporting bad ones by field name."""
+
 import pathlib
 
 import pytest
 import yaml
-
 from conftest import config_path
-from modules.config import ConfigError, load_config
+
+from modules.convert.config import ConfigError, load_config
 
 CONFIGS = sorted(pathlib.Path("config").glob("*.yaml"))
 
 
 def test_the_eight_original_configs_are_there():
     assert [p.name for p in CONFIGS] == [
-        "bair-256.yaml", "fashion-256.yaml", "mgif-256.yaml", "nemo-256.yaml",
-        "taichi-256.yaml", "taichi-adv-256.yaml", "vox-256.yaml", "vox-adv-256.yaml"]
+        "bair-256.yaml",
+        "fashion-256.yaml",
+        "mgif-256.yaml",
+        "nemo-256.yaml",
+        "taichi-256.yaml",
+        "taichi-adv-256.yaml",
+        "vox-256.yaml",
+        "vox-adv-256.yaml",
+    ]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -39,6 +47,7 @@ def delete(section, field):
         for key in section.split(".")[1:]:
             node = node[key]
         del node[field]
+
     return edit
 
 
@@ -48,27 +57,48 @@ def set_value(section, field, value):
         for key in section.split(".")[1:]:
             node = node[key]
         node[field] = value
+
     return edit
 
 
-@pytest.mark.parametrize("edit, message", [
-    (delete("model_params.common_params", "num_kp"), "missing field model_params.common_params.num_kp"),
-    (delete("model_params.kp_detector_params", "temperature"),
-     "missing field model_params.kp_detector_params.temperature"),
-    (delete("model_params.generator_params.dense_motion_params", "num_blocks"),
-     "missing field model_params.generator_params.dense_motion_params.num_blocks"),
-    (set_value("model_params.common_params", "num_kp", "ten"),
-     "model_params.common_params.num_kp must be a positive integer, got 'ten'"),
-    (set_value("model_params.kp_detector_params", "scale_factor", 2),
-     "model_params.kp_detector_params.scale_factor must be a number in (0, 1], got 2"),
-    (set_value("model_params.generator_params", "estimate_occlusion_map", "yes"),
-     "model_params.generator_params.estimate_occlusion_map must be true or false, got 'yes'"),
-    (set_value("model_params.generator_params", "num_down_block", 2),
-     "unknown field model_params.generator_params.num_down_block"),
-    (lambda raw: raw.pop("model_params"), "missing section model_params"),
-    (lambda raw: raw["dataset_params"].update(frame_shape=[256]),
-     "dataset_params.frame_shape must be [height, width, 3]"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            delete("model_params.common_params", "num_kp"),
+            "missing field model_params.common_params.num_kp",
+        ),
+        (
+            delete("model_params.kp_detector_params", "temperature"),
+            "missing field model_params.kp_detector_params.temperature",
+        ),
+        (
+            delete("model_params.generator_params.dense_motion_params", "num_blocks"),
+            "missing field model_params.generator_params.dense_motion_params.num_blocks",
+        ),
+        (
+            set_value("model_params.common_params", "num_kp", "ten"),
+            "model_params.common_params.num_kp must be a positive integer, got 'ten'",
+        ),
+        (
+            set_value("model_params.kp_detector_params", "scale_factor", 2),
+            "model_params.kp_detector_params.scale_factor must be a number in (0, 1], got 2",
+        ),
+        (
+            set_value("model_params.generator_params", "estimate_occlusion_map", "yes"),
+            "model_params.generator_params.estimate_occlusion_map must be true or false, got 'yes'",
+        ),
+        (
+            set_value("model_params.generator_params", "num_down_block", 2),
+            "unknown field model_params.generator_params.num_down_block",
+        ),
+        (lambda raw: raw.pop("model_params"), "missing section model_params"),
+        (
+            lambda raw: raw["dataset_params"].update(frame_shape=[256]),
+            "dataset_params.frame_shape must be [height, width, 3]",
+        ),
+    ],
+)
 def test_bad_fields_are_named(tmp_path, edit, message):
     path = write_config(tmp_path, edit)
     with pytest.raises(ConfigError) as error:
@@ -86,6 +116,7 @@ def test_missing_and_unreadable_files(tmp_path):
 
 
 def test_dense_motion_params_may_be_absent(tmp_path):
-    config = load_config(write_config(tmp_path, delete("model_params.generator_params",
-                                                       "dense_motion_params")))
+    config = load_config(
+        write_config(tmp_path, delete("model_params.generator_params", "dense_motion_params"))
+    )
     assert config.dense_motion is None and not config.estimate_occlusion_map

@@ -1,5 +1,6 @@
 """build.py's exports beyond parity (which test_networks checks for every target): builtin
 ops only, servable signatures, dynamic batch, quantized models, atomic and clear failures."""
+
 import os
 import re
 import shutil
@@ -8,17 +9,30 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import (
+    IMAGE_TOL,
+    build,
+    checkpoint_path,
+    config_path,
+    images,
+    reference,
+    tiny_model,
+)
 
-from conftest import (IMAGE_TOL, build, checkpoint_path, config_path, images, reference,
-                      tiny_model)
-from modules.export import QUANTIZATIONS, replacing, tflite_ops
+from modules.atomic import replacing
+from modules.export.contract import QUANTIZATIONS
+from modules.export.tflite import tflite_ops
 
 MODULE_FILES = ("kp_detector", "process_kp", "generator")
 
 
 def run_build(*args, cwd=None):
-    return subprocess.run([sys.executable, os.path.abspath("build.py"), *args],
-                          capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, os.path.abspath("build.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
 
 
 def test_tflite_models_use_builtin_ops_only(built, case):
@@ -46,8 +60,12 @@ def test_committed_ops_md_has_the_same_operators(built):
     tiny = (built("tiny-vox") / "tflite" / "tiny-vox" / "OPS.md").read_text()
 
     def operators(report):
-        return {line.split("|")[1].strip() for line in report.splitlines()
-                if line.startswith("| ") and not line.startswith("| operator")}
+        return {
+            line.split("|")[1].strip()
+            for line in report.splitlines()
+            if line.startswith("| ") and not line.startswith("| operator")
+        }
+
     assert operators(committed) == operators(tiny)
 
 
@@ -56,10 +74,18 @@ def test_saved_model_cli_shows_the_signatures(built):
     cli = shutil.which("saved_model_cli")
     if cli is None:
         pytest.skip("saved_model_cli is not on PATH")
-    out = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True,
-                         text=True, check=True).stdout
-    for name in ("serving_default", "encode_source", "animate_encoded", "source_image",
-                 "kp_driving_jacobian", "prediction", "occlusion_map"):
+    out = subprocess.run(
+        [cli, "show", "--dir", str(path), "--all"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in (
+        "serving_default",
+        "encode_source",
+        "animate_encoded",
+        "source_image",
+        "kp_driving_jacobian",
+        "prediction",
+        "occlusion_map",
+    ):
         assert name in out
     assert "shape: (-1, 256, 256, 3)" in out
 
@@ -73,18 +99,21 @@ def test_same_files_serve_batch_8(target_model, target):
     value = model.kp_detector(image=batch)["value"]
     np.testing.assert_allclose(value[3:6], model.kp_detector(image=driving)["value"], atol=1e-5)
     ref = reference("tiny-vox")
-    out = model.generator(source_image=source,
-                          kp_source_value=ref["kp_source_value"],
-                          kp_source_jacobian=ref["kp_source_jacobian"],
-                          kp_driving_value=np.tile(ref["kp_norm_value_abs"], (3, 1, 1))[:8],
-                          kp_driving_jacobian=np.tile(ref["kp_norm_jacobian_abs"], (3, 1, 1, 1))[:8])
+    out = model.generator(
+        source_image=source,
+        kp_source_value=ref["kp_source_value"],
+        kp_source_jacobian=ref["kp_source_jacobian"],
+        kp_driving_value=np.tile(ref["kp_norm_value_abs"], (3, 1, 1))[:8],
+        kp_driving_jacobian=np.tile(ref["kp_norm_jacobian_abs"], (3, 1, 1, 1))[:8],
+    )
     assert out["prediction"].shape == (8, 256, 256, 3)
     assert np.abs(out["prediction"][6:8] - ref["prediction_abs"][:2]).max() <= IMAGE_TOL
 
 
 @pytest.mark.parametrize("quantize", QUANTIZATIONS)
 def test_quantized_tflite_runs_and_reports_psnr(tmp_path, quantize):
-    from modules.sources import LiteModels
+    from modules.app.sources import LiteModels
+
     build("tiny-vox", tmp_path, "--quantize", quantize)
     folder = tmp_path / "tflite" / f"tiny-vox-{quantize}"
     assert not (tmp_path / "saved_models").exists()
@@ -99,10 +128,13 @@ def test_quantized_tflite_runs_and_reports_psnr(tmp_path, quantize):
     model = LiteModels(folder, "build.py")
     ref = reference("tiny-vox")
     source, _ = images("tiny-vox")
-    out = model.generator(source_image=source, kp_source_value=ref["kp_source_value"],
-                          kp_source_jacobian=ref["kp_source_jacobian"],
-                          kp_driving_value=ref["kp_norm_value_rel_adapt"],
-                          kp_driving_jacobian=ref["kp_norm_jacobian_rel_adapt"])
+    out = model.generator(
+        source_image=source,
+        kp_source_value=ref["kp_source_value"],
+        kp_source_jacobian=ref["kp_source_jacobian"],
+        kp_driving_value=ref["kp_norm_value_rel_adapt"],
+        kp_driving_jacobian=ref["kp_norm_jacobian_rel_adapt"],
+    )
     mse = np.mean((out["prediction"] - ref["prediction_rel_adapt"]) ** 2)
     psnr = 10 * np.log10(1 / mse)
     print(f"\ntiny-vox {quantize} TF Lite prediction PSNR vs float32 reference: {psnr:.1f} dB")
@@ -115,6 +147,7 @@ def test_quantized_tflite_runs_and_reports_psnr(tmp_path, quantize):
 def weight_names(flatbuffer):
     """Names of the int8 and float32 constant tensors of a TF Lite model."""
     from tensorflow.lite.python import schema_py_generated as schema
+
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
     names = {schema.TensorType.INT8: set(), schema.TensorType.FLOAT32: set()}
     for subgraph in model.subgraphs:
@@ -130,10 +163,18 @@ def test_failed_build_keeps_the_previous_models(tmp_path):
     saved = tmp_path / "saved_models" / "tiny-vox" / "kp_detector"
     lite = tmp_path / "tflite" / "tiny-vox" / "kp_detector.tflite"
     before = sorted(p.name for p in saved.iterdir()), lite.read_bytes()
-    result = run_build("--model", "tiny-vox", "--config", str(config_path("tiny-vox")),
-                       "--checkpoint", str(checkpoint_path("tiny-mgif")),
-                       "--saved_models", str(tmp_path / "saved_models"),
-                       "--tflite", str(tmp_path / "tflite"))
+    result = run_build(
+        "--model",
+        "tiny-vox",
+        "--config",
+        str(config_path("tiny-vox")),
+        "--checkpoint",
+        str(checkpoint_path("tiny-mgif")),
+        "--saved_models",
+        str(tmp_path / "saved_models"),
+        "--tflite",
+        str(tmp_path / "tflite"),
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "jacobian.weight has shape [4, 11, 7, 7]" in result.stderr
@@ -152,13 +193,16 @@ def test_interrupted_replacement_leaves_target_and_no_temporary(tmp_path):
     assert os.listdir(tmp_path) == ["model"] and os.listdir(target) == ["keep"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "nonexistent"], "no config for model 'nonexistent'"),
-    (["--model", "vox", "--checkpoint", "missing.pth.tar"], "checkpoint not found"),
-    (["--all", "--config", "config/vox-256.yaml"], "--all builds every config"),
-    (["--quantize", "dynamic", "--nolite"], "does not go with --nolite"),
-    (["--quantize", "int4"], "argument --quantize: invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "nonexistent"], "no config for model 'nonexistent'"),
+        (["--model", "vox", "--checkpoint", "missing.pth.tar"], "checkpoint not found"),
+        (["--all", "--config", "config/vox-256.yaml"], "--all builds every config"),
+        (["--quantize", "dynamic", "--nolite"], "does not go with --nolite"),
+        (["--quantize", "int4"], "argument --quantize: invalid choice"),
+    ],
+)
 def test_bad_arguments_give_one_line(args, message):
     result = run_build(*args)
     assert result.returncode == 2
@@ -169,12 +213,14 @@ def test_bad_arguments_give_one_line(args, message):
 
 def test_missing_checkpoint_says_where_to_put_it(tmp_path):
     project = project_copy(tmp_path)
-    result = subprocess.run([sys.executable, "build.py", "--model", "vox"], cwd=project,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "build.py", "--model", "vox"], cwd=project, capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "checkpoint/vox-cpk.pth.tar or checkpoint/vox.pth.tar" in result.stderr
-    result = subprocess.run([sys.executable, "build.py", "--all"], cwd=project,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "build.py", "--all"], cwd=project, capture_output=True, text=True
+    )
     assert result.returncode == 2 and "found no checkpoint" in result.stderr
 
 
@@ -190,11 +236,18 @@ def project_copy(tmp_path):
 def test_all_builds_every_config_with_a_checkpoint(tmp_path):
     """--all finds NAME-cpk.pth.tar and NAME.pth.tar (the published fashion checkpoint's name)."""
     project = project_copy(tmp_path)
-    for case, checkpoint in (("tiny-vox", "tiny-vox-cpk.pth.tar"), ("tiny-mgif", "tiny-mgif.pth.tar")):
+    for case, checkpoint in (
+        ("tiny-vox", "tiny-vox-cpk.pth.tar"),
+        ("tiny-mgif", "tiny-mgif.pth.tar"),
+    ):
         shutil.copy(config_path(case), project / "config" / f"{case}-256.yaml")
         shutil.copy(checkpoint_path(case), project / "checkpoint" / checkpoint)
-    result = subprocess.run([sys.executable, "build.py", "--all", "--nolite", "--module",
-                             "kp_detector"], cwd=project, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "build.py", "--all", "--nolite", "--module", "kp_detector"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(project / "saved_models")) == ["tiny-mgif", "tiny-vox"]
     assert "tiny-mgif.pth.tar" in result.stdout and "done in" in result.stdout
@@ -203,10 +256,12 @@ def test_all_builds_every_config_with_a_checkpoint(tmp_path):
 def test_loadwithtorch_builds_the_same_keypoints(tmp_path):
     pytest.importorskip("torch")
     import tensorflow as tf
+
     build("tiny-mgif", tmp_path, "--loadwithtorch", "--nolite", "--module", "kp_detector")
     assert not (tmp_path / "tflite").exists()
     loaded = tf.saved_model.load(str(tmp_path / "saved_models" / "tiny-mgif" / "kp_detector"))
     source, _ = images("tiny-mgif")
     out = loaded.signatures["serving_default"](image=tf.constant(source))
-    np.testing.assert_allclose(out["value"].numpy(),
-                               tiny_model("tiny-mgif").kp_detector(image=source)["value"], atol=1e-6)
+    np.testing.assert_allclose(
+        out["value"].numpy(), tiny_model("tiny-mgif").kp_detector(image=source)["value"], atol=1e-6
+    )

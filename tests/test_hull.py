@@ -1,4 +1,5 @@
 """convex_hull_area against scipy.spatial.ConvexHull, in TF and as a builtins-only TF Lite model."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -43,12 +44,12 @@ def random_sets(rng, k, n):
     return np.concatenate([uniform, normal, clustered, circle, mixed])
 
 
-@pytest.mark.parametrize('k', [3, 4, 5, 7, 10, 13, 20])
+@pytest.mark.parametrize("k", [3, 4, 5, 7, 10, 13, 20])
 def test_random_sets_match_scipy(k):
     check(random_sets(np.random.default_rng(k), k, 40))
 
 
-@pytest.mark.parametrize('k', [3, 5, 10, 16, 20])
+@pytest.mark.parametrize("k", [3, 5, 10, 16, 20])
 def test_integer_grids_with_collinear_points_and_ties(k):
     rng = np.random.default_rng(100 + k)
     # On a 4x4 grid most sets have repeated points and several points on one hull edge; the
@@ -79,14 +80,16 @@ def test_polygon_with_points_on_every_edge():
 
 def test_degenerate_sets_give_zero():
     line = np.stack([np.arange(6), 2 * np.arange(6) + 1], -1)
-    sets = np.stack([
-        line,                                          # all collinear
-        line[::-1],
-        np.repeat(line[:2], 3, axis=0),                # two distinct points, repeated
-        np.full((6, 2), 0.37),                         # all equal
-        np.zeros((6, 2)),
-        np.stack([np.zeros(6), np.linspace(-1, 1, 6)], -1),  # vertical
-    ]).astype(np.float32)
+    sets = np.stack(
+        [
+            line,  # all collinear
+            line[::-1],
+            np.repeat(line[:2], 3, axis=0),  # two distinct points, repeated
+            np.full((6, 2), 0.37),  # all equal
+            np.zeros((6, 2)),
+            np.stack([np.zeros(6), np.linspace(-1, 1, 6)], -1),  # vertical
+        ]
+    ).astype(np.float32)
     got = convex_hull_area(sets).numpy()
     np.testing.assert_array_equal(got, 0.0)
     # Collinear up to float32 rounding: tiny at most, never negative or non-finite.
@@ -96,7 +99,7 @@ def test_degenerate_sets_give_zero():
     assert np.all(np.isfinite(got)) and np.all(got >= 0) and got.max() < 1e-6
 
 
-@pytest.mark.parametrize('k', [0, 1, 2])
+@pytest.mark.parametrize("k", [0, 1, 2])
 def test_fewer_than_three_points(k):
     got = convex_hull_area(np.ones((4, k, 2), np.float32)).numpy()
     np.testing.assert_array_equal(got, np.zeros(4))
@@ -114,7 +117,7 @@ def test_repeated_points():
 def test_leading_dimensions():
     sets = random_sets(np.random.default_rng(4), 10, 6).reshape(5, 3, 2, 10, 2)
     check(sets)
-    check(sets[0, 0, 0])                               # a single set -> scalar
+    check(sets[0, 0, 0])  # a single set -> scalar
     # Unknown batch and K at trace time.
     fn = tf.function(convex_hull_area, input_signature=[tf.TensorSpec([None, None, 2])])
     points = sets.reshape(-1, 10, 2).astype(np.float32)
@@ -124,10 +127,13 @@ def test_leading_dimensions():
 def test_tflite_builtins_dynamic_batch():
     k = 10
     module = tf.Module()
-    module.area = tf.function(lambda points: {'area': convex_hull_area(points)},
-                              input_signature=[tf.TensorSpec([None, k, 2], tf.float32, 'points')])
+    module.area = tf.function(
+        lambda points: {"area": convex_hull_area(points)},
+        input_signature=[tf.TensorSpec([None, k, 2], tf.float32, "points")],
+    )
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [module.area.get_concrete_function()], module)
+        [module.area.get_concrete_function()], module
+    )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     runner = Interpreter(model_content=converter.convert()).get_signature_runner()
 
@@ -135,6 +141,6 @@ def test_tflite_builtins_dynamic_batch():
     grids = rng.integers(0, 4, (20, k, 2)).astype(np.float32)
     sets = np.concatenate([random_sets(rng, k, 10), grids]).astype(np.float32)
     for batch in (sets[:1], sets[:3], sets):
-        got = runner(points=batch)['area']
+        got = runner(points=batch)["area"]
         np.testing.assert_allclose(got, scipy_area(batch), rtol=2e-5, atol=1e-6)
-    np.testing.assert_array_equal(runner(points=grids)['area'], np.round(2 * scipy_area(grids)) / 2)
+    np.testing.assert_array_equal(runner(points=grids)["area"], np.round(2 * scipy_area(grids)) / 2)

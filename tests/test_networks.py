@@ -1,16 +1,26 @@
 """The models against the original's outputs (tests/fixtures/*/reference.npz): the Keras port,
 its SavedModels reloaded from disk and its TF Lite models on the LiteRT interpreter."""
+
 import numpy as np
 import pytest
-
-from conftest import IMAGE_TOL, KP_TOL, MODES, assert_close, images, reference, tiny_model
+from conftest import (
+    IMAGE_TOL,
+    KP_TOL,
+    MODES,
+    assert_close,
+    images,
+    reference,
+    tiny_model,
+)
 
 
 def kp_inputs(ref, mode, frames):
-    inputs = {"kp_source_value": ref["kp_source_value"],
-              "kp_source_jacobian": ref["kp_source_jacobian"],
-              "kp_driving_value": ref[f"kp_norm_value_{mode}"][frames],
-              "kp_driving_jacobian": ref[f"kp_norm_jacobian_{mode}"][frames]}
+    inputs = {
+        "kp_source_value": ref["kp_source_value"],
+        "kp_source_jacobian": ref["kp_source_jacobian"],
+        "kp_driving_value": ref[f"kp_norm_value_{mode}"][frames],
+        "kp_driving_jacobian": ref[f"kp_norm_jacobian_{mode}"][frames],
+    }
     return inputs
 
 
@@ -28,9 +38,15 @@ def test_kp_detector(target_model, case, target):
     assert_close("source jacobian", out["jacobian"], ref["kp_source_jacobian"], KP_TOL)
     for frames in batches(len(driving)):
         out = model.kp_detector(image=driving[frames])
-        assert_close(f"driving value {frames}", out["value"], ref["kp_driving_value"][frames], KP_TOL)
-        assert_close(f"driving jacobian {frames}", out["jacobian"],
-                     ref["kp_driving_jacobian"][frames], KP_TOL)
+        assert_close(
+            f"driving value {frames}", out["value"], ref["kp_driving_value"][frames], KP_TOL
+        )
+        assert_close(
+            f"driving jacobian {frames}",
+            out["jacobian"],
+            ref["kp_driving_jacobian"][frames],
+            KP_TOL,
+        )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -40,16 +56,20 @@ def test_process_kp(target_model, case, target, mode):
     relative, relative_jacobian, adapt = MODES[mode]
     for frames in batches(3):
         out = model.process_kp(
-            kp_source_value=ref["kp_source_value"], kp_source_jacobian=ref["kp_source_jacobian"],
+            kp_source_value=ref["kp_source_value"],
+            kp_source_jacobian=ref["kp_source_jacobian"],
             kp_driving_value=ref["kp_driving_value"][frames],
             kp_driving_jacobian=ref["kp_driving_jacobian"][frames],
             kp_initial_value=ref["kp_driving_value"][:1],
             kp_initial_jacobian=ref["kp_driving_jacobian"][:1],
-            use_relative_movement=relative, use_relative_jacobian=relative_jacobian,
-            adapt_movement_scale=adapt)
+            use_relative_movement=relative,
+            use_relative_jacobian=relative_jacobian,
+            adapt_movement_scale=adapt,
+        )
         assert_close(f"value {frames}", out["value"], ref[f"kp_norm_value_{mode}"][frames], KP_TOL)
-        assert_close(f"jacobian {frames}", out["jacobian"],
-                     ref[f"kp_norm_jacobian_{mode}"][frames], KP_TOL)
+        assert_close(
+            f"jacobian {frames}", out["jacobian"], ref[f"kp_norm_jacobian_{mode}"][frames], KP_TOL
+        )
 
 
 @pytest.mark.parametrize("mode", ["abs", "rel_adapt"])
@@ -59,17 +79,31 @@ def test_generator(target_model, case, target, mode):
     source, _ = images(case)
     for frames in batches(3):
         n = len(range(3)[frames])
-        out = model.generator(source_image=np.repeat(source, n, axis=0),
-                              **kp_inputs(ref, mode, frames))
-        assert_close(f"prediction {frames}", out["prediction"], ref[f"prediction_{mode}"][frames],
-                     IMAGE_TOL)
+        out = model.generator(
+            source_image=np.repeat(source, n, axis=0), **kp_inputs(ref, mode, frames)
+        )
+        assert_close(
+            f"prediction {frames}", out["prediction"], ref[f"prediction_{mode}"][frames], IMAGE_TOL
+        )
         if mode == "rel_adapt":
-            assert_close(f"mask {frames}", out["mask"].transpose(0, 3, 1, 2),
-                         ref["mask_rel_adapt_nchw"][frames], IMAGE_TOL)
-            assert_close(f"occlusion map {frames}", out["occlusion_map"].transpose(0, 3, 1, 2),
-                         ref["occlusion_map_rel_adapt_nchw"][frames], IMAGE_TOL)
-            assert_close(f"deformation {frames}", out["deformation"],
-                         ref["deformation_rel_adapt"][frames], IMAGE_TOL)
+            assert_close(
+                f"mask {frames}",
+                out["mask"].transpose(0, 3, 1, 2),
+                ref["mask_rel_adapt_nchw"][frames],
+                IMAGE_TOL,
+            )
+            assert_close(
+                f"occlusion map {frames}",
+                out["occlusion_map"].transpose(0, 3, 1, 2),
+                ref["occlusion_map_rel_adapt_nchw"][frames],
+                IMAGE_TOL,
+            )
+            assert_close(
+                f"deformation {frames}",
+                out["deformation"],
+                ref["deformation_rel_adapt"][frames],
+                IMAGE_TOL,
+            )
 
 
 def test_sparse_deformed(case):
@@ -79,11 +113,17 @@ def test_sparse_deformed(case):
     source, _ = images(case)
     kp = kp_inputs(ref, "rel_adapt", slice(0, 3))
     out = model.keras_generator(
-        source, kp_driving={"value": kp["kp_driving_value"], "jacobian": kp["kp_driving_jacobian"]},
-        kp_source={"value": kp["kp_source_value"], "jacobian": kp["kp_source_jacobian"]})
+        source,
+        kp_driving={"value": kp["kp_driving_value"], "jacobian": kp["kp_driving_jacobian"]},
+        kp_source={"value": kp["kp_source_value"], "jacobian": kp["kp_source_jacobian"]},
+    )
     # [B, h, w, K+1, C] -> the original's [B, K+1, C, h, w]
-    assert_close("sparse deformed", out["sparse_deformed"].numpy().transpose(0, 3, 4, 1, 2),
-                 ref["sparse_deformed_rel_adapt"], IMAGE_TOL)
+    assert_close(
+        "sparse deformed",
+        out["sparse_deformed"].numpy().transpose(0, 3, 4, 1, 2),
+        ref["sparse_deformed_rel_adapt"],
+        IMAGE_TOL,
+    )
 
 
 def test_generator_broadcasts_source(target_model, case, target):
@@ -104,5 +144,6 @@ def test_encoded_source(target_model, case, target, mode):
     encoded = model.encode_source(source_image=source)
     for frames in batches(3):
         out = model.animate_encoded(**encoded, **kp_inputs(ref, mode, frames))
-        assert_close(f"prediction {frames}", out["prediction"], ref[f"prediction_{mode}"][frames],
-                     IMAGE_TOL)
+        assert_close(
+            f"prediction {frames}", out["prediction"], ref[f"prediction_{mode}"][frames], IMAGE_TOL
+        )

@@ -1,12 +1,13 @@
 """Each op against the torch function it reproduces (torch is a test requirement), and the
 anti-alias kernel against the buffer stored in the original's checkpoints."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import checkpoint_path
+
 from modules import ops
-from modules.checkpoint import read_state_dicts
+from modules.convert.checkpoint import read_state_dicts
 from modules.layers import AntiAliasInterpolation2d
 
 torch = pytest.importorskip("torch")
@@ -27,9 +28,19 @@ def test_grid_sample_matches_torch_inside_at_edges_and_outside():
     grid = RNG.uniform(-1.4, 1.4, size=(2, 7, 11, 2)).astype(np.float32)
     # exact pixel centres, the borders and far outside points
     grid[0, 0, :5] = [[-1, -1], [1, 1], [-1 - 1 / 13, 0], [1 + 1 / 13, 0.3], [5, -7]]
-    grid[1, 0, :4] = [[(2 * 3 + 1) / 13 - 1, (2 * 4 + 1) / 9 - 1], [0, 1 + 1 / 9], [-1.0001, 0], [0, 0]]
-    want = F.grid_sample(nchw(image), torch.from_numpy(grid), mode="bilinear",
-                         padding_mode="zeros", align_corners=False)
+    grid[1, 0, :4] = [
+        [(2 * 3 + 1) / 13 - 1, (2 * 4 + 1) / 9 - 1],
+        [0, 1 + 1 / 9],
+        [-1.0001, 0],
+        [0, 0],
+    ]
+    want = F.grid_sample(
+        nchw(image),
+        torch.from_numpy(grid),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
     got = ops.grid_sample_2d(tf.constant(image), tf.constant(grid)).numpy()
     np.testing.assert_allclose(got, nhwc(want), atol=1e-6)
 
@@ -44,8 +55,9 @@ def test_upsample_nearest_2x_matches_torch():
 def test_resize_bilinear_matches_torch(size):
     x = RNG.random((2, 8, 12, 2), dtype=np.float32)
     want = F.interpolate(nchw(x), size=size, mode="bilinear", align_corners=False)
-    np.testing.assert_allclose(ops.resize_bilinear(tf.constant(x), *size).numpy(), nhwc(want),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ops.resize_bilinear(tf.constant(x), *size).numpy(), nhwc(want), atol=1e-6
+    )
 
 
 def test_avg_pool_2x2_matches_torch_on_odd_sizes():
@@ -69,8 +81,9 @@ def test_kp2gaussian():
     for b in range(2):
         for k in range(3):
             d = grid - kp[b, k]
-            np.testing.assert_allclose(got[b, :, :, k], np.exp(-0.5 * (d ** 2).sum(-1) / 0.01),
-                                       rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(
+                got[b, :, :, k], np.exp(-0.5 * (d**2).sum(-1) / 0.01), rtol=1e-5, atol=1e-7
+            )
 
 
 def test_anti_alias_kernel_equals_the_checkpoint_buffer():

@@ -1,12 +1,13 @@
 """The Keras models of every original config expect exactly the original's state_dict."""
+
 import json
 
 import pytest
-
 from conftest import FIXTURES
-from modules.config import load_config
-from modules.model import build_models
-from modules.weights import torch_state
+
+from modules.convert.config import load_config
+from modules.convert.model import build_models
+from modules.convert.weights import torch_state
 
 ORIGINAL = json.loads((FIXTURES / "original_state_dicts.json").read_text())
 

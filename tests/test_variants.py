@@ -4,14 +4,15 @@ with the documented inputs and outputs.
 The two fixtures cover the 256x256 models with jacobians and occlusion; these variants have no
 reference outputs, so they are checked for structure, shapes and finite values.
 """
+
 import numpy as np
 import pytest
 import yaml
-
 from conftest import config_path
-from modules.config import load_config
-from modules.model import Model, build_models
-from modules.weights import load_state_dict, random_state_dict
+
+from modules.convert.config import load_config
+from modules.convert.model import Model, build_models
+from modules.convert.weights import load_state_dict, random_state_dict
 
 
 def variant_model(tmp_path, edit):
@@ -34,9 +35,10 @@ VARIANTS = {
     "kp detector pad 3": lambda m, d: m["kp_detector_params"].update(pad=3),
     "frame 384x384": lambda m, d: d.update(frame_shape=[384, 384, 3]),
     "frame 512x512": lambda m, d: d.update(frame_shape=[512, 512, 3]),
-    "scale factors 0.5": lambda m, d: (m["kp_detector_params"].update(scale_factor=0.5),
-                                       m["generator_params"]["dense_motion_params"].update(
-                                           scale_factor=0.5)),
+    "scale factors 0.5": lambda m, d: (
+        m["kp_detector_params"].update(scale_factor=0.5),
+        m["generator_params"]["dense_motion_params"].update(scale_factor=0.5),
+    ),
     "no dense motion network": lambda m, d: m["generator_params"].pop("dense_motion_params"),
 }
 
@@ -60,17 +62,22 @@ def test_variant_runs_with_documented_signatures(tmp_path, name):
         return {f"kp_{role}_{k}": v for k, v in kp.items()}
 
     flags = dict(use_relative_movement=1.0, use_relative_jacobian=1.0, adapt_movement_scale=1.0)
-    kp_norm = model.process_kp(**named("source", kp_source), **named("driving", kp_driving),
-                               **named("initial", {k: v[:1] for k, v in kp_driving.items()}),
-                               **flags)
+    kp_norm = model.process_kp(
+        **named("source", kp_source),
+        **named("driving", kp_driving),
+        **named("initial", {k: v[:1] for k, v in kp_driving.items()}),
+        **flags,
+    )
     assert set(kp_norm) == set(kp_driving)
 
-    out = model.generator(source_image=source, **named("source", kp_source),
-                          **named("driving", kp_norm))
+    out = model.generator(
+        source_image=source, **named("source", kp_source), **named("driving", kp_norm)
+    )
     expected = {"prediction"}
     if config.dense_motion is not None:
-        expected |= {"mask", "deformation"} | ({"occlusion_map"} if config.estimate_occlusion_map
-                                               else set())
+        expected |= {"mask", "deformation"} | (
+            {"occlusion_map"} if config.estimate_occlusion_map else set()
+        )
     assert set(out) == expected
     batch = 2 if config.dense_motion is not None else 1
     assert out["prediction"].shape == (batch, height, width, 3)

@@ -1,4 +1,5 @@
-"""modules.video on real files (ffmpeg from imageio-ffmpeg), no mocks."""
+"""modules.app.video on real files (ffmpeg from imageio-ffmpeg), no mocks."""
+
 import os
 import pathlib
 import subprocess
@@ -10,17 +11,27 @@ import numpy as np
 import pytest
 from skimage.transform import resize
 
-from modules.video import (InputError, VideoReader, VideoWriter, add_audio, count_frames, has_audio,
-                           read_image, resize_frame, video_stream_info)
+from modules.app.video import (
+    InputError,
+    VideoReader,
+    VideoWriter,
+    add_audio,
+    count_frames,
+    has_audio,
+    read_image,
+    resize_frame,
+    video_stream_info,
+)
 
-DEMO = pathlib.Path(__file__).parent / 'fixtures' / 'tiny-vox' / 'demo'
-DRIVING = str(DEMO / 'driving.mp4')
-SOURCE = str(DEMO / 'source.png')
+DEMO = pathlib.Path(__file__).parent / "fixtures" / "tiny-vox" / "demo"
+DRIVING = str(DEMO / "driving.mp4")
+SOURCE = str(DEMO / "source.png")
 
 
 def ffmpeg(*args):
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), '-y', '-nostdin', '-v', 'error', *args],
-                   check=True)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-v", "error", *args], check=True
+    )
 
 
 def demo_frames(path):
@@ -36,7 +47,7 @@ def demo_frames(path):
     return frames
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def driving_frames():
     return [np.asarray(f) for f in demo_frames(DRIVING)]
 
@@ -47,11 +58,12 @@ def synthetic(n=6, h=48, w=64):
 
 
 def leftovers(folder):
-    return [n for n in os.listdir(folder) if '.tmp-' in n]
+    return [n for n in os.listdir(folder) if ".tmp-" in n]
 
 
 # ---------------------------------------------------------------------------------------------
 # Images
+
 
 def test_read_image_is_demo_recipe():
     img = read_image(SOURCE)
@@ -66,11 +78,11 @@ def test_resize_frame_is_demo_recipe(driving_frames):
     np.testing.assert_array_equal(resize_frame(frame), resize(frame, (256, 256))[..., :3])
 
 
-@pytest.mark.parametrize('channels', [None, 2])  # L and LA PNGs
+@pytest.mark.parametrize("channels", [None, 2])  # L and LA PNGs
 def test_read_image_grayscale_gives_rgb(tmp_path, channels):
     gray = np.asarray(imageio.v2.imread(SOURCE))[..., 0]
     img = gray if channels is None else np.stack([gray] * channels, axis=-1)
-    path = tmp_path / 'gray.png'
+    path = tmp_path / "gray.png"
     imageio.v2.imwrite(path, img)
     out = read_image(path)
     assert out.shape == (256, 256, 3)
@@ -89,13 +101,14 @@ def test_resize_frame_one_channel():
 def test_read_image_rgba_drops_alpha(tmp_path):
     rgb = np.asarray(imageio.v2.imread(SOURCE))[..., :3]
     alpha = np.full(rgb.shape[:2] + (1,), 128, np.uint8)
-    path = tmp_path / 'rgba.png'
+    path = tmp_path / "rgba.png"
     imageio.v2.imwrite(path, np.concatenate([rgb, alpha], axis=-1))
     np.testing.assert_array_equal(read_image(path), resize(rgb, (256, 256)))
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading video
+
 
 def test_reader_matches_demo(driving_frames):
     with VideoReader(DRIVING) as reader:
@@ -127,18 +140,19 @@ def test_reader_ranges(driving_frames):
 
 def test_video_stream_info():
     info = video_stream_info(DRIVING)
-    assert info['video'] == {'codec': 'h264', 'width': 320, 'height': 240, 'fps': 25.0}
-    assert info['audio']['codec'] == 'aac'
-    assert abs(info['duration'] - 0.32) < 1e-6
+    assert info["video"] == {"codec": "h264", "width": 320, "height": 240, "fps": 25.0}
+    assert info["audio"]["codec"] == "aac"
+    assert abs(info["duration"] - 0.32) < 1e-6
     assert has_audio(DRIVING)
 
 
 # ---------------------------------------------------------------------------------------------
 # Writing video
 
-@pytest.mark.parametrize('ext', ['.mp4', '.gif', '.webm', '.mkv'])
+
+@pytest.mark.parametrize("ext", [".mp4", ".gif", ".webm", ".mkv"])
 def test_writer_round_trip(tmp_path, driving_frames, ext):
-    path = tmp_path / f'out{ext}'
+    path = tmp_path / f"out{ext}"
     with VideoWriter(path, 25) as writer:
         for frame in driving_frames:
             writer.append(frame)
@@ -153,30 +167,30 @@ def test_writer_round_trip(tmp_path, driving_frames, ext):
 
 
 def test_writer_odd_size_mp4(tmp_path):
-    path = tmp_path / 'odd.mp4'
+    path = tmp_path / "odd.mp4"
     with VideoWriter(path, 25) as writer:
         for frame in synthetic(5, 255, 255):
             writer.append(frame)
     assert count_frames(path) == 5
-    assert video_stream_info(path)['video']['codec'] == 'h264'
+    assert video_stream_info(path)["video"]["codec"] == "h264"
 
 
-@pytest.mark.parametrize('existing', [False, True])
+@pytest.mark.parametrize("existing", [False, True])
 def test_writer_png_frames_are_exact(tmp_path, existing):
     frames = synthetic()
-    folder = tmp_path / 'frames'
+    folder = tmp_path / "frames"
     if existing:
         folder.mkdir()
-        (folder / 'keep.txt').write_text('not ours')
+        (folder / "keep.txt").write_text("not ours")
         for i in range(10):  # frames of an earlier, longer run
-            imageio.v2.imwrite(folder / f'{i:06d}.png', frames[0])
-    with VideoWriter(str(folder) + ('' if existing else '/'), 25) as writer:
+            imageio.v2.imwrite(folder / f"{i:06d}.png", frames[0])
+    with VideoWriter(str(folder) + ("" if existing else "/"), 25) as writer:
         for frame in frames:
             writer.append(frame)
     names = sorted(os.listdir(folder))
-    pngs = [n for n in names if n.endswith('.png')]
-    assert pngs == [f'{i:06d}.png' for i in range(len(frames))]
-    assert ('keep.txt' in names) == existing
+    pngs = [n for n in names if n.endswith(".png")]
+    assert pngs == [f"{i:06d}.png" for i in range(len(frames))]
+    assert ("keep.txt" in names) == existing
     for name, frame in zip(pngs, frames):
         np.testing.assert_array_equal(imageio.v2.imread(folder / name), frame)
     assert leftovers(tmp_path) == []
@@ -186,49 +200,49 @@ class Boom(Exception):
     pass
 
 
-@pytest.mark.parametrize('target', ['out.mp4', 'out.gif', 'frames/'])
-@pytest.mark.parametrize('exc', [Boom, KeyboardInterrupt])
+@pytest.mark.parametrize("target", ["out.mp4", "out.gif", "frames/"])
+@pytest.mark.parametrize("exc", [Boom, KeyboardInterrupt])
 def test_writer_is_atomic(tmp_path, target, exc):
     path = tmp_path / target
     # Nothing there before: nothing there after.
     with pytest.raises(exc):
-        with VideoWriter(str(path) + ('/' if target.endswith('/') else ''), 25) as writer:
+        with VideoWriter(str(path) + ("/" if target.endswith("/") else ""), 25) as writer:
             for frame in synthetic():
                 writer.append(frame)
             raise exc()
     assert os.listdir(tmp_path) == []
 
     # An existing output stays as it was.
-    if target.endswith('/'):
+    if target.endswith("/"):
         path.mkdir()
-        imageio.v2.imwrite(path / '000000.png', synthetic(1)[0])
+        imageio.v2.imwrite(path / "000000.png", synthetic(1)[0])
     else:
-        path.write_bytes(b'previous result')
-    before = {p.name: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()}
+        path.write_bytes(b"previous result")
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(exc):
         with VideoWriter(path, 25) as writer:
             for frame in synthetic():
                 writer.append(frame)
             raise exc()
-    after = {p.name: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()}
+    after = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before
     assert leftovers(tmp_path) == []
 
 
 def test_writer_abort_and_empty(tmp_path):
-    writer = VideoWriter(tmp_path / 'a.mp4', 25)
+    writer = VideoWriter(tmp_path / "a.mp4", 25)
     writer.append(synthetic(1)[0])
     writer.abort()
     assert os.listdir(tmp_path) == []
     with pytest.raises(ValueError):
-        with VideoWriter(tmp_path / 'b.mp4', 25):
+        with VideoWriter(tmp_path / "b.mp4", 25):
             pass
     assert os.listdir(tmp_path) == []
 
 
 def test_writer_rejects_bad_frames(tmp_path):
     with pytest.raises(ValueError):
-        with VideoWriter(tmp_path / 'a.mp4', 25) as writer:
+        with VideoWriter(tmp_path / "a.mp4", 25) as writer:
             writer.append(np.zeros((8, 8, 3), np.float32))
     assert os.listdir(tmp_path) == []
 
@@ -236,53 +250,54 @@ def test_writer_rejects_bad_frames(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Audio
 
+
 def write_mp4(path, frames, fps=25):
     with VideoWriter(path, fps) as writer:
         for frame in frames:
             writer.append(frame)
 
 
-@pytest.mark.parametrize('ext', ['.mp4', '.webm'])
+@pytest.mark.parametrize("ext", [".mp4", ".webm"])
 def test_add_audio(tmp_path, driving_frames, ext):
-    path = tmp_path / f'out{ext}'
+    path = tmp_path / f"out{ext}"
     write_mp4(path, driving_frames)
     assert not has_audio(path)
     with warnings.catch_warnings():
-        warnings.simplefilter('error')
+        warnings.simplefilter("error")
         assert add_audio(path, DRIVING) is True
     info = video_stream_info(path)
-    assert info['audio'] is not None
-    assert info['audio']['codec'] == ('aac' if ext == '.mp4' else 'opus')
+    assert info["audio"] is not None
+    assert info["audio"]["codec"] == ("aac" if ext == ".mp4" else "opus")
     assert count_frames(path) == 8
     assert leftovers(tmp_path) == []
 
 
 def test_add_audio_cut(tmp_path, driving_frames):
-    path = tmp_path / 'out.mp4'
+    path = tmp_path / "out.mp4"
     write_mp4(path, driving_frames[:5])
     assert add_audio(path, DRIVING, max_seconds=5 / 25) is True
     assert has_audio(path)
     assert count_frames(path) == 5
-    assert video_stream_info(path)['duration'] <= 0.25
+    assert video_stream_info(path)["duration"] <= 0.25
 
 
 def test_add_audio_without_audio_warns(tmp_path):
-    silent = tmp_path / 'silent.mp4'
+    silent = tmp_path / "silent.mp4"
     write_mp4(silent, synthetic())
-    out = tmp_path / 'out.mp4'
+    out = tmp_path / "out.mp4"
     write_mp4(out, synthetic())
     before = out.read_bytes()
-    with pytest.warns(UserWarning, match='silent.mp4'):
+    with pytest.warns(UserWarning, match="silent.mp4"):
         assert add_audio(out, silent) is False
     assert out.read_bytes() == before
 
-    gif = tmp_path / 'out.gif'
+    gif = tmp_path / "out.gif"
     write_mp4(gif, synthetic())
-    with pytest.warns(UserWarning, match='gif'):
+    with pytest.warns(UserWarning, match="gif"):
         assert add_audio(gif, DRIVING) is False
-    folder = tmp_path / 'frames'
-    write_mp4(str(folder) + '/', synthetic())
-    with pytest.warns(UserWarning, match='PNG'):
+    folder = tmp_path / "frames"
+    write_mp4(str(folder) + "/", synthetic())
+    with pytest.warns(UserWarning, match="PNG"):
         assert add_audio(folder, DRIVING) is False
     assert leftovers(tmp_path) == []
 
@@ -290,39 +305,41 @@ def test_add_audio_without_audio_warns(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Bad inputs
 
-@pytest.fixture(scope='module')
+
+@pytest.fixture(scope="module")
 def bad_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp('bad')
+    d = tmp_path_factory.mktemp("bad")
     files = {}
-    files['missing'] = d / 'missing.mp4'
-    files['folder'] = d / 'folder.mp4'
-    files['folder'].mkdir()
-    files['text'] = d / 'text.mp4'
-    files['text'].write_text('this is not a video\n')
-    files['image'] = d / 'image.mp4'
-    files['image'].write_bytes(pathlib.Path(SOURCE).read_bytes())
-    files['empty'] = d / 'empty.mp4'
-    files['empty'].write_bytes(b'')
-    files['audio_only'] = d / 'audio_only.m4a'
-    ffmpeg('-f', 'lavfi', '-i', 'sine=duration=0.5', '-c:a', 'aac', str(files['audio_only']))
+    files["missing"] = d / "missing.mp4"
+    files["folder"] = d / "folder.mp4"
+    files["folder"].mkdir()
+    files["text"] = d / "text.mp4"
+    files["text"].write_text("this is not a video\n")
+    files["image"] = d / "image.mp4"
+    files["image"].write_bytes(pathlib.Path(SOURCE).read_bytes())
+    files["empty"] = d / "empty.mp4"
+    files["empty"].write_bytes(b"")
+    files["audio_only"] = d / "audio_only.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "aac", str(files["audio_only"]))
     # A video stream whose frames are cut off: headers (moov first) but no decodable data.
-    whole = d / 'whole.mp4'
-    ffmpeg('-i', DRIVING, '-an', '-c', 'copy', '-movflags', '+faststart', str(whole))
+    whole = d / "whole.mp4"
+    ffmpeg("-i", DRIVING, "-an", "-c", "copy", "-movflags", "+faststart", str(whole))
     data = whole.read_bytes()
-    files['no_frames'] = d / 'no_frames.mp4'
-    files['no_frames'].write_bytes(data[:data.index(b'mdat') + 20])
+    files["no_frames"] = d / "no_frames.mp4"
+    files["no_frames"].write_bytes(data[: data.index(b"mdat") + 20])
     return files
 
 
-@pytest.mark.parametrize('kind', ['missing', 'folder', 'text', 'image', 'empty', 'audio_only',
-                                  'no_frames'])
+@pytest.mark.parametrize(
+    "kind", ["missing", "folder", "text", "image", "empty", "audio_only", "no_frames"]
+)
 def test_reader_bad_input(bad_files, kind):
     path = bad_files[kind]
     with pytest.raises(InputError, match=path.name):
         VideoReader(path)
 
 
-@pytest.mark.parametrize('kind', ['missing', 'folder', 'text', 'empty'])
+@pytest.mark.parametrize("kind", ["missing", "folder", "text", "empty"])
 def test_read_image_bad_input(bad_files, kind):
     path = bad_files[kind]
     with pytest.raises(InputError, match=path.name):
@@ -330,24 +347,24 @@ def test_read_image_bad_input(bad_files, kind):
 
 
 def test_other_bad_inputs(tmp_path, bad_files):
-    with pytest.raises(InputError, match='missing.mp4'):
-        count_frames(bad_files['missing'])
-    with pytest.raises(InputError, match='text.mp4'):
-        video_stream_info(bad_files['text'])
-    with pytest.raises(InputError, match=r'out\.xyz'):
-        VideoWriter(tmp_path / 'out.xyz', 25)
-    with pytest.raises(InputError, match='noext'):
-        VideoWriter(tmp_path / 'noext', 25)
+    with pytest.raises(InputError, match="missing.mp4"):
+        count_frames(bad_files["missing"])
+    with pytest.raises(InputError, match="text.mp4"):
+        video_stream_info(bad_files["text"])
+    with pytest.raises(InputError, match=r"out\.xyz"):
+        VideoWriter(tmp_path / "out.xyz", 25)
+    with pytest.raises(InputError, match="noext"):
+        VideoWriter(tmp_path / "noext", 25)
     assert os.listdir(tmp_path) == []
-    out = tmp_path / 'out.mp4'
+    out = tmp_path / "out.mp4"
     write_mp4(out, synthetic())
-    with pytest.raises(InputError, match='missing.mp4'):
-        add_audio(out, bad_files['missing'])
-    assert os.listdir(tmp_path) == ['out.mp4']
+    with pytest.raises(InputError, match="missing.mp4"):
+        add_audio(out, bad_files["missing"])
+    assert os.listdir(tmp_path) == ["out.mp4"]
 
 
 def test_input_error_is_one_line(bad_files):
-    for kind in ('missing', 'text', 'image', 'no_frames'):
+    for kind in ("missing", "text", "image", "no_frames"):
         with pytest.raises(InputError) as info:
             VideoReader(bad_files[kind])
-        assert '\n' not in str(info.value)
+        assert "\n" not in str(info.value)

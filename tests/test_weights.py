@@ -1,13 +1,14 @@
 """Strict, name-based loading of the original's state_dicts."""
+
 import numpy as np
 import pytest
-
 from conftest import checkpoint_path, config_path
+
 from modules import load_model
-from modules.checkpoint import read_state_dicts
-from modules.config import load_config
-from modules.model import build_models
-from modules.weights import WeightError, load_state_dict
+from modules.convert.checkpoint import read_state_dicts
+from modules.convert.config import load_config
+from modules.convert.model import build_models
+from modules.convert.weights import WeightError, load_state_dict
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +21,10 @@ def vox():
 def test_conv_kernels_are_transposed_by_name(vox):
     kp_detector, generator, kp_state, generator_state = vox
     load_state_dict(generator, generator_state, "generator")
-    layer = {l.name: l for l in generator._flatten_layers()}["bottleneck.r1.conv2"]
-    np.testing.assert_array_equal(layer.kernel.numpy(),
-                                  generator_state["bottleneck.r1.conv2.weight"].transpose(2, 3, 1, 0))
+    layer = {layer.name: layer for layer in generator._flatten_layers()}["bottleneck.r1.conv2"]
+    np.testing.assert_array_equal(
+        layer.kernel.numpy(), generator_state["bottleneck.r1.conv2.weight"].transpose(2, 3, 1, 0)
+    )
     np.testing.assert_array_equal(layer.bias.numpy(), generator_state["bottleneck.r1.conv2.bias"])
 
 
@@ -31,8 +33,10 @@ def test_wrong_checkpoint_for_config_names_key_and_shapes():
     with pytest.raises(WeightError) as error:
         load_model(config_path("tiny-vox"), checkpoint_path("tiny-mgif"))
     message = str(error.value)
-    assert "jacobian.weight has shape [4, 11, 7, 7] in the checkpoint but the config gives " \
-           "[40, 11, 7, 7]" in message
+    assert (
+        "jacobian.weight has shape [4, 11, 7, 7] in the checkpoint but the config gives "
+        "[40, 11, 7, 7]" in message
+    )
     assert "jacobian.bias has shape [4]" in message and "[40]" in message
     assert str(checkpoint_path("tiny-mgif")) in message
 
@@ -53,8 +57,11 @@ def test_missing_unexpected_and_misshaped_keys_are_all_listed(vox):
 
 def test_only_buffers_may_be_absent(vox):
     kp_detector, _, kp_state, _ = vox
-    state = {k: v for k, v in kp_state.items()
-             if not k.endswith("num_batches_tracked") and k != "down.weight"}
+    state = {
+        k: v
+        for k, v in kp_state.items()
+        if not k.endswith("num_batches_tracked") and k != "down.weight"
+    }
     load_state_dict(kp_detector, state, "kp_detector")
 
 

@@ -5,6 +5,7 @@ Model NAME (e.g. ``vox``) means ``config/NAME-256.yaml``, ``checkpoint/NAME-cpk.
 ``saved_models/NAME/`` and ``tflite/NAME/`` (``tflite/NAME-float16/``, ``tflite/NAME-dynamic/``
 for the quantized ones).
 """
+
 import argparse
 import contextlib
 import functools
@@ -12,17 +13,18 @@ import os
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from modules.errors import FommError, UsageError
+from modules.runtime import exact_float32
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_DIR = os.path.join(ROOT, "config")
 CHECKPOINT_DIR = os.path.join(ROOT, "checkpoint")
 SAVED_MODELS_DIR = os.path.join(ROOT, "saved_models")
 TFLITE_DIR = os.path.join(ROOT, "tflite")
-DOWNLOAD_HINT = ("the published checkpoints are linked from the original's README "
-                 "(github.com/AliaksandrSiarohin/first-order-model); put them in checkpoint/")
-
-
-class UsageError(Exception):
-    """Flags or paths that do not work together; the message says what to do."""
+DOWNLOAD_HINT = (
+    "the published checkpoints are linked from the original's README "
+    "(github.com/AliaksandrSiarohin/first-order-model); put them in checkpoint/"
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -44,8 +46,10 @@ def config_path(name):
         if os.path.isfile(path):
             return path
     known = ", ".join(model_names()) or "none"
-    raise UsageError(f"no config for model '{name}' in config/ (known models: {known}); "
-                     f"pass --config PATH for another config")
+    raise UsageError(
+        f"no config for model '{name}' in config/ (known models: {known}); "
+        f"pass --config PATH for another config"
+    )
 
 
 def checkpoint_path(name, required=True):
@@ -55,8 +59,10 @@ def checkpoint_path(name, required=True):
         if os.path.isfile(path):
             return path
     if required:
-        raise UsageError(f"no checkpoint for model '{name}': expected checkpoint/{name}-cpk.pth.tar "
-                         f"or checkpoint/{name}.pth.tar ({DOWNLOAD_HINT}), or pass --checkpoint PATH")
+        raise UsageError(
+            f"no checkpoint for model '{name}': expected checkpoint/{name}-cpk.pth.tar "
+            f"or checkpoint/{name}.pth.tar ({DOWNLOAD_HINT}), or pass --checkpoint PATH"
+        )
     return None
 
 
@@ -65,27 +71,15 @@ def model_names():
     names = []
     for entry in sorted(os.listdir(CONFIG_DIR)) if os.path.isdir(CONFIG_DIR) else []:
         if entry.endswith(".yaml"):
-            stem = entry[:-len(".yaml")]
-            names.append(stem[:-len("-256")] if stem.endswith("-256") else stem)
+            stem = entry[: -len(".yaml")]
+            names.append(stem[: -len("-256")] if stem.endswith("-256") else stem)
     return names
-
-
-# The exceptions that mean bad input, not a bug, by the module that defines them. Only the
-# modules already imported can have raised one, and importing the others would pull in
-# TensorFlow just to report a bad flag.
-EXPECTED_ERRORS = {"modules.cli": "UsageError", "modules.config": "ConfigError",
-                   "modules.checkpoint": "CheckpointError", "modules.weights": "WeightError",
-                   "modules.video": "InputError", "modules.export": "ExportError"}
-
-
-def expected_errors():
-    return tuple(getattr(sys.modules[module], name) for module, name in EXPECTED_ERRORS.items()
-                 if module in sys.modules)
 
 
 def main_guard(main):
     """Runs ``main``; bad input becomes one line on stderr and exit code 2, Ctrl-C exit 130,
     never a traceback for either."""
+
     @functools.wraps(main)
     def run(argv=None):
         try:
@@ -93,9 +87,10 @@ def main_guard(main):
         except KeyboardInterrupt:
             print("interrupted; nothing was written in place of existing files", file=sys.stderr)
             sys.exit(130)
-        except expected_errors() as error:
+        except FommError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+
     return run
 
 
@@ -128,12 +123,7 @@ def import_tensorflow():
     """Imports TensorFlow and starts its runtime without its start-up notices."""
     with quiet():
         import tensorflow as tf
+
         exact_float32(tf)
         tf.constant(0)
     return tf
-
-
-def exact_float32(tf):
-    """No TensorFloat-32 on Ampere and newer GPUs (TensorFlow's default there): its 10-bit
-    mantissa convolutions would move the output far past the original's float32 noise."""
-    tf.config.experimental.enable_tensor_float_32_execution(False)

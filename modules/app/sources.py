@@ -6,12 +6,13 @@ All three give the same interface, so one pipeline serves them: ``kp_detector``,
 arrays and return dicts of numpy arrays; ``frame_shape``, ``num_kp`` and ``has_jacobian``
 describe the model.
 """
+
 import os
 
 import numpy as np
 
-from modules.cli import UsageError
-from modules.export import MODULES
+from modules.errors import UsageError
+from modules.export.contract import MODULES
 
 
 class Source:
@@ -28,12 +29,13 @@ class KerasModels(Source):
     """``load_model(config, checkpoint)``: the Keras models, run directly."""
 
     def __init__(self, config_path, checkpoint_path, use_torch=False):
-        from modules.model import load_model
+        from modules.convert.model import load_model
+
         self.wrap(load_model(config_path, checkpoint_path, use_torch=use_torch))
 
     @classmethod
     def from_model(cls, model):
-        """From a ``modules.model.Model`` already in memory."""
+        """From a ``modules.convert.model.Model`` already in memory."""
         source = cls.__new__(cls)
         source.wrap(model)
         return source
@@ -53,6 +55,7 @@ class _SavedSignature:
 
     def __call__(self, **inputs):
         import tensorflow as tf
+
         out = self.function(**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})
         return {k: v.numpy() for k, v in out.items()}
 
@@ -62,6 +65,7 @@ class SavedModels(Source):
 
     def __init__(self, directory, build_hint):
         import tensorflow as tf
+
         self.loaded = {}
         for module, signatures in MODULES.items():
             path = os.path.join(directory, module)
@@ -70,14 +74,20 @@ class SavedModels(Source):
             try:
                 self.loaded[module] = tf.saved_model.load(path)
             except Exception as error:  # a damaged folder: TF raises many kinds
-                raise UsageError(f"cannot load the SavedModel {path} ({type(error).__name__}); "
-                                 f"rebuild it with: {build_hint}") from None
+                raise UsageError(
+                    f"cannot load the SavedModel {path} ({type(error).__name__}); "
+                    f"rebuild it with: {build_hint}"
+                ) from None
             for key, name in signatures.items():
                 if key not in self.loaded[module].signatures:
-                    raise UsageError(f"the SavedModel {path} has no signature '{key}'; "
-                                     f"rebuild it with: {build_hint}")
+                    raise UsageError(
+                        f"the SavedModel {path} has no signature '{key}'; "
+                        f"rebuild it with: {build_hint}"
+                    )
                 setattr(self, name, _SavedSignature(self.loaded[module].signatures[key]))
-        image = self.loaded["kp_detector"].signatures["serving_default"].structured_input_signature[1]
+        image = (
+            self.loaded["kp_detector"].signatures["serving_default"].structured_input_signature[1]
+        )
         self.describe(image["image"].shape[1:3])
 
 
@@ -87,6 +97,7 @@ class LiteModels(Source):
 
     def __init__(self, directory, build_hint, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
+
         num_threads = num_threads or os.cpu_count() or 1
         self.interpreters = {}
         for module, signatures in MODULES.items():
@@ -97,8 +108,9 @@ class LiteModels(Source):
                 interpreter = Interpreter(model_path=path, num_threads=num_threads)
                 runners = {key: interpreter.get_signature_runner(key) for key in signatures}
             except Exception as error:  # a damaged file: the interpreter raises many kinds
-                raise UsageError(f"cannot load the TF Lite model {path} ({error}); "
-                                 f"rebuild it with: {build_hint}") from None
+                raise UsageError(
+                    f"cannot load the TF Lite model {path} ({error}); rebuild it with: {build_hint}"
+                ) from None
             self.interpreters[module] = interpreter
             for key, name in signatures.items():
                 setattr(self, name, _LiteSignature(runners[key]))

@@ -6,6 +6,7 @@ the video is decoded, animated in batches and encoded as it goes, so memory does
 its length: decoding and resizing run in one background thread, encoding in another, while
 the models run in the calling thread (TF and LiteRT release the GIL).
 """
+
 import dataclasses
 import queue
 import threading
@@ -13,9 +14,14 @@ import threading
 import numpy as np
 from skimage import img_as_ubyte
 
-from modules.video import InputError, VideoReader, VideoWriter, load_image, resize_frame
-from modules.visualize import side_by_side
-
+from modules.app.video import (
+    InputError,
+    VideoReader,
+    VideoWriter,
+    load_image,
+    resize_frame,
+)
+from modules.app.visualize import side_by_side
 
 # From benchmarks/bench.py on the 2-core reference machine (README: Speed): batch 4 is as fast
 # as batch 1 or faster on every target.
@@ -40,7 +46,7 @@ def named(role, kp):
 
 
 def take(kp, index):
-    return {key: value[index:index + 1] for key, value in kp.items()}
+    return {key: value[index : index + 1] for key, value in kp.items()}
 
 
 def normalized_shape(kp_value, hull_area):
@@ -52,7 +58,7 @@ def normalized_shape(kp_value, hull_area):
 
 
 class Animation:
-    """Animates one source image with one driving video using ``models`` (a modules.sources
+    """Animates one source image with one driving video using ``models`` (a modules.app.sources
     model source) and writes the frames to an output path."""
 
     def __init__(self, models, settings):
@@ -65,9 +71,15 @@ class Animation:
         frame_shape = self.models.frame_shape
         source_uint8 = load_image(source_path)
         reader = VideoReader(driving_path)
-        with reader, VideoWriter(output_path, reader.fps, audio_from=driving_path if s.audio else None,
-                                 audio_seconds=s.frames / reader.fps if s.frames and s.audio else None
-                                 ) as writer:
+        with (
+            reader,
+            VideoWriter(
+                output_path,
+                reader.fps,
+                audio_from=driving_path if s.audio else None,
+                audio_seconds=s.frames / reader.fps if s.frames and s.audio else None,
+            ) as writer,
+        ):
             source = resize_frame(source_uint8, frame_shape).astype(np.float32)[None]
             kp_source = self.models.kp_detector(image=source)
             encoded = self.models.encode_source(source_image=source)
@@ -77,21 +89,32 @@ class Animation:
             with Encoder(writer) as encoder:
                 for driving in prefetch(self.batches(reader, 0)):
                     kp_driving, kp_norm, prediction = self.animate_batch(
-                        driving, encoded, kp_source, kp_initial)
+                        driving, encoded, kp_source, kp_initial
+                    )
                     if kp_initial is None:
                         kp_initial = take(kp_driving, 0)
                     frames = img_as_ubyte(prediction)
                     if s.side_by_side:
-                        frames = [side_by_side_frame(source_view, kp_source, driving[i],
-                                                     kp_driving, frames[i], kp_norm, i)
-                                  for i in range(len(frames))]
+                        frames = [
+                            side_by_side_frame(
+                                source_view,
+                                kp_source,
+                                driving[i],
+                                kp_driving,
+                                frames[i],
+                                kp_norm,
+                                i,
+                            )
+                            for i in range(len(frames))
+                        ]
                     encoder.put(frames)
                     count += len(frames)
                     if progress:
                         progress(len(frames))
             if count == 0:
-                raise InputError(f"'{driving_path}' has no video frames. Give a video file with "
-                                 f"frames.")
+                raise InputError(
+                    f"'{driving_path}' has no video frames. Give a video file with frames."
+                )
         return count, reader.fps
 
     def animate_batch(self, driving, encoded, kp_source, kp_initial=None):
@@ -101,11 +124,16 @@ class Animation:
         kp_driving = self.models.kp_detector(image=driving)
         kp_initial = kp_initial if kp_initial is not None else take(kp_driving, 0)
         kp_norm = self.models.process_kp(
-            **named("source", kp_source), **named("driving", kp_driving),
-            **named("initial", kp_initial), use_relative_movement=float(s.relative),
-            use_relative_jacobian=float(s.relative), adapt_movement_scale=float(s.adapt_scale))
-        out = self.models.animate_encoded(**encoded, **named("source", kp_source),
-                                          **named("driving", kp_norm))
+            **named("source", kp_source),
+            **named("driving", kp_driving),
+            **named("initial", kp_initial),
+            use_relative_movement=float(s.relative),
+            use_relative_jacobian=float(s.relative),
+            adapt_movement_scale=float(s.adapt_scale),
+        )
+        out = self.models.animate_encoded(
+            **encoded, **named("source", kp_source), **named("driving", kp_norm)
+        )
         return kp_driving, kp_norm, out["prediction"]
 
     def batches(self, reader, start, stop=None):
@@ -128,8 +156,10 @@ class Animation:
             for frame in prefetch(self.batches(reader, s.best_frame, s.best_frame + 1)):
                 return self.models.kp_detector(image=frame)
             available = f"{s.frames} frames are used" if s.frames else "it has fewer frames"
-            raise InputError(f"--best_frame {s.best_frame} is past the end of '{reader.path}' "
-                             f"({available}); frames count from 0")
+            raise InputError(
+                f"--best_frame {s.best_frame} is past the end of '{reader.path}' "
+                f"({available}); frames count from 0"
+            )
         if s.find_best_frame:
             return self.find_best_frame(reader, kp_source)
         return None
@@ -139,12 +169,15 @@ class Animation:
         landmarks: the frame whose normalized keypoints are closest to the source's. Prints
         it as demo.py does and returns its keypoints."""
         from modules.hull import convex_hull_area
+
         target = normalized_shape(kp_source["value"][0], convex_hull_area)
         best, best_norm, best_kp, index = 0, float("inf"), None, 0
         for batch in prefetch(self.batches(reader, 0)):
             kp = self.models.kp_detector(image=batch)
             for i in range(len(batch)):
-                norm = float(((target - normalized_shape(kp["value"][i], convex_hull_area)) ** 2).sum())
+                norm = float(
+                    ((target - normalized_shape(kp["value"][i], convex_hull_area)) ** 2).sum()
+                )
                 if norm < best_norm:
                     best, best_norm, best_kp = index + i, norm, take(kp, i)
             index += len(batch)
@@ -153,8 +186,14 @@ class Animation:
 
 
 def side_by_side_frame(source_view, kp_source, driving, kp_driving, result, kp_norm, i):
-    return side_by_side(source_view, kp_source["value"][0], img_as_ubyte(driving),
-                        kp_driving["value"][i], result, kp_norm["value"][i])
+    return side_by_side(
+        source_view,
+        kp_source["value"][0],
+        img_as_ubyte(driving),
+        kp_driving["value"][i],
+        result,
+        kp_norm["value"][i],
+    )
 
 
 def prefetch(iterable, depth=2):
@@ -235,4 +274,3 @@ class Encoder:
         self.thread.join()
         if self.error is not None and exc[0] is None:
             raise self.error
-

@@ -4,6 +4,7 @@ Reading follows the original demo.py (imageio v2 + ffmpeg, skimage resize); vide
 frame by frame, never held whole in memory. Outputs are written beside the target under a
 temporary name and only renamed into place when complete.
 """
+
 import os
 import re
 import shutil
@@ -16,12 +17,21 @@ import imageio_ffmpeg
 import numpy as np
 from skimage.transform import resize
 
-__all__ = ['InputError', 'load_image', 'read_image', 'resize_frame', 'VideoReader', 'VideoWriter',
-           'check_output', 'count_frames', 'add_audio', 'has_audio', 'video_stream_info']
+from modules.errors import InputError
 
-
-class InputError(Exception):
-    """A bad input or output path; the message is one line meant for the user."""
+__all__ = [
+    "InputError",
+    "load_image",
+    "read_image",
+    "resize_frame",
+    "VideoReader",
+    "VideoWriter",
+    "check_output",
+    "count_frames",
+    "add_audio",
+    "has_audio",
+    "video_stream_info",
+]
 
 
 def _temp_beside(path, make_dir=False):
@@ -32,11 +42,11 @@ def _temp_beside(path, make_dir=False):
     """
     parent, name = os.path.split(os.path.abspath(path))
     stem, ext = os.path.splitext(name)
-    tmp = os.path.join(parent, f'{stem}.tmp-{uuid.uuid4().hex[:12]}{ext}')
+    tmp = os.path.join(parent, f"{stem}.tmp-{uuid.uuid4().hex[:12]}{ext}")
     if make_dir:
         os.mkdir(tmp)
     else:
-        open(tmp, 'xb').close()
+        open(tmp, "xb").close()
     return tmp
 
 
@@ -51,6 +61,7 @@ def _check_file(path, what):
 
 # ---------------------------------------------------------------------------------------------
 # Images and frames
+
 
 def resize_frame(frame, frame_shape=(256, 256)):
     """demo.py's `resize(frame, frame_shape)[..., :3]`: float64 (H, W, 3) in [0, 1].
@@ -67,16 +78,20 @@ def resize_frame(frame, frame_shape=(256, 256)):
 
 def load_image(path):
     """Read an image file with imageio as demo.py does, unresized (uint8 (H, W) or (H, W, C))."""
-    path = _check_file(path, 'Image')
+    path = _check_file(path, "Image")
     try:
         img = imageio.v2.imread(path)
     except Exception as e:
-        raise InputError(f"Cannot read image '{path}': not an image file that imageio can read "
-                         f"({type(e).__name__}). Use a PNG or JPEG.") from None
+        raise InputError(
+            f"Cannot read image '{path}': not an image file that imageio can read "
+            f"({type(e).__name__}). Use a PNG or JPEG."
+        ) from None
     img = np.asarray(img)
     if img.ndim not in (2, 3) or min(img.shape[:2]) < 1:
-        raise InputError(f"Image '{path}' has shape {img.shape}, not (H, W) or (H, W, C). "
-                         f"Use a single RGB or grayscale image.")
+        raise InputError(
+            f"Image '{path}' has shape {img.shape}, not (H, W) or (H, W, C). "
+            f"Use a single RGB or grayscale image."
+        )
     return img
 
 
@@ -87,6 +102,7 @@ def read_image(path, frame_shape=(256, 256)):
 
 # ---------------------------------------------------------------------------------------------
 # ffmpeg probing (no ffprobe ships with imageio-ffmpeg, so parse `ffmpeg -i`)
+
 
 def _ffmpeg():
     return imageio_ffmpeg.get_ffmpeg_exe()
@@ -105,55 +121,60 @@ def video_stream_info(path):
              'audio': {'codec', 'sample_rate', 'channels'} | None}.
     Raises InputError when the file is missing or ffmpeg cannot open it.
     """
-    path = _check_file(path, 'Media file')
-    proc = subprocess.run([_ffmpeg(), '-hide_banner', '-nostdin', '-i', _arg(path)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    text = proc.stderr.decode('utf-8', errors='replace')
+    path = _check_file(path, "Media file")
+    proc = subprocess.run(
+        [_ffmpeg(), "-hide_banner", "-nostdin", "-i", _arg(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    text = proc.stderr.decode("utf-8", errors="replace")
     head = re.search(r"^Input #0, (.+?), from ", text, re.M)
     if head is None:
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-        reason = lines[-1].split('] ')[-1] if lines else 'unknown error'
-        raise InputError(f"Cannot open '{path}' as a video: {reason}. Use a video file "
-                         f"such as .mp4.")
-    info = {'format': head.group(1), 'duration': None, 'video': None, 'audio': None}
+        reason = lines[-1].split("] ")[-1] if lines else "unknown error"
+        raise InputError(
+            f"Cannot open '{path}' as a video: {reason}. Use a video file such as .mp4."
+        )
+    info = {"format": head.group(1), "duration": None, "video": None, "audio": None}
     m = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
     if m:
-        info['duration'] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        info["duration"] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
     for kind, rest in re.findall(r"^\s*Stream #0:\d+.*?: (Video|Audio): (.*)$", text, re.M):
-        codec = rest.split(',')[0].split(' ')[0]
-        if kind == 'Video' and info['video'] is None:
+        codec = rest.split(",")[0].split(" ")[0]
+        if kind == "Video" and info["video"] is None:
             size = re.search(r"\b([1-9]\d*)x([1-9]\d*)\b", rest)
             fps = re.search(r"([\d.]+)(k?) fps", rest) or re.search(r"([\d.]+)(k?) tbr", rest)
-            info['video'] = {
-                'codec': codec,
-                'width': int(size.group(1)) if size else None,
-                'height': int(size.group(2)) if size else None,
-                'fps': float(fps.group(1)) * (1000 if fps.group(2) else 1) if fps else None,
+            info["video"] = {
+                "codec": codec,
+                "width": int(size.group(1)) if size else None,
+                "height": int(size.group(2)) if size else None,
+                "fps": float(fps.group(1)) * (1000 if fps.group(2) else 1) if fps else None,
             }
-        elif kind == 'Audio' and info['audio'] is None:
+        elif kind == "Audio" and info["audio"] is None:
             rate = re.search(r"(\d+) Hz", rest)
-            fields = [f.strip() for f in rest.split(',')]
-            info['audio'] = {
-                'codec': codec,
-                'sample_rate': int(rate.group(1)) if rate else None,
-                'channels': fields[2] if len(fields) > 2 else None,
+            fields = [f.strip() for f in rest.split(",")]
+            info["audio"] = {
+                "codec": codec,
+                "sample_rate": int(rate.group(1)) if rate else None,
+                "channels": fields[2] if len(fields) > 2 else None,
             }
     return info
 
 
 def has_audio(path):
     """True when `path` has an audio stream."""
-    return video_stream_info(path)['audio'] is not None
+    return video_stream_info(path)["audio"] is not None
 
 
 def count_frames(path):
     """Exact number of video frames (decodes the whole video; slow for long files)."""
-    path = _check_file(path, 'Video')
+    path = _check_file(path, "Video")
     try:
         return imageio_ffmpeg.count_frames_and_secs(_arg(path))[0]
     except RuntimeError:
-        raise InputError(f"Cannot count the frames of '{path}': ffmpeg cannot decode it. "
-                         f"Use a valid video file.") from None
+        raise InputError(
+            f"Cannot count the frames of '{path}': ffmpeg cannot decode it. Use a valid video file."
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +182,7 @@ def count_frames(path):
 
 # What imageio.v2.get_reader(path) hands to its ffmpeg plugin, as demo.py did. Always ffmpeg (not
 # pillow for .gif), so frames are rgb24 and fps is known.
-_IMAGEIO_FFMPEG_EXTS = ('.mov', '.avi', '.mpg', '.mpeg', '.mp4', '.mkv', '.webm', '.wmv', '.h264')
+_IMAGEIO_FFMPEG_EXTS = (".mov", ".avi", ".mpg", ".mpeg", ".mp4", ".mkv", ".webm", ".wmv", ".h264")
 
 
 class VideoReader:
@@ -173,13 +194,15 @@ class VideoReader:
     """
 
     def __init__(self, path):
-        self.path = _check_file(path, 'Driving video')
+        self.path = _check_file(path, "Driving video")
         info = video_stream_info(self.path)
-        fmt = info['format']
-        if fmt.endswith('_pipe') or fmt == 'image2':
-            raise InputError(f"'{self.path}' is a still image ({fmt.replace('_pipe', '')}), "
-                             f"not a video. Give a video file such as .mp4.")
-        if info['video'] is None:
+        fmt = info["format"]
+        if fmt.endswith("_pipe") or fmt == "image2":
+            raise InputError(
+                f"'{self.path}' is a still image ({fmt.replace('_pipe', '')}), "
+                f"not a video. Give a video file such as .mp4."
+            )
+        if info["video"] is None:
             raise InputError(f"'{self.path}' has no video stream. Give a video file with frames.")
         self._reader = self._open()
         try:
@@ -188,26 +211,30 @@ class VideoReader:
             self._reader.get_data(0)
         except (IndexError, StopIteration, RuntimeError, OSError):
             self.close()
-            raise InputError(f"'{self.path}' has no video frames. Give a video file with "
-                             f"frames.") from None
-        self.fps = float(meta['fps'])
-        self.size = tuple(meta['size'])
+            raise InputError(
+                f"'{self.path}' has no video frames. Give a video file with frames."
+            ) from None
+        self.fps = float(meta["fps"])
+        self.size = tuple(meta["size"])
         self.num_frames = None
-        if info['duration'] and self.fps > 0:
-            self.num_frames = max(1, int(round(info['duration'] * self.fps)))
+        if info["duration"] and self.fps > 0:
+            self.num_frames = max(1, int(round(info["duration"] * self.fps)))
 
     def _open(self):
         path = _arg(self.path)
         try:
             if os.path.splitext(path)[1].lower() in _IMAGEIO_FFMPEG_EXTS:
-                return imageio.v2.get_reader(path, format='FFMPEG')
+                return imageio.v2.get_reader(path, format="FFMPEG")
             # imageio's ffmpeg plugin refuses extensions it does not list (.gif, .m4v, .flv...)
             # although ffmpeg reads them; this is v2.get_reader with the extension vouched for.
-            return imageio.v3.imopen(path, 'r?', plugin='FFMPEG', extension='.mp4',
-                                     legacy_mode=True).legacy_get_reader()
+            return imageio.v3.imopen(
+                path, "r?", plugin="FFMPEG", extension=".mp4", legacy_mode=True
+            ).legacy_get_reader()
         except (OSError, RuntimeError, ValueError, IndexError, StopIteration):
-            raise InputError(f"Cannot decode '{self.path}': the file is damaged or has no "
-                             f"decodable video frames. Give a valid video file.") from None
+            raise InputError(
+                f"Cannot decode '{self.path}': the file is damaged or has no "
+                f"decodable video frames. Give a valid video file."
+            ) from None
 
     def frames(self, start=0, stop=None):
         """Yield frames start..stop-1 (stop=None: to the end)."""
@@ -252,22 +279,47 @@ class VideoReader:
 # Writing
 
 # extension -> imageio-ffmpeg write_frames arguments
-_X264 = dict(codec='libx264', pix_fmt_out='yuv420p', macro_block_size=2,
-             output_params=['-crf', '18', '-preset', 'medium'])
+_X264 = dict(
+    codec="libx264",
+    pix_fmt_out="yuv420p",
+    macro_block_size=2,
+    output_params=["-crf", "18", "-preset", "medium"],
+)
 _FORMATS = {
-    '.mp4': dict(_X264, output_params=_X264['output_params'] + ['-movflags', '+faststart']),
-    '.m4v': dict(_X264, output_params=_X264['output_params'] + ['-movflags', '+faststart']),
-    '.mov': dict(_X264, output_params=_X264['output_params'] + ['-movflags', '+faststart']),
-    '.mkv': _X264,
-    '.avi': dict(codec='mpeg4', pix_fmt_out='yuv420p', macro_block_size=2,
-                 output_params=['-qscale:v', '2']),
-    '.webm': dict(codec='libvpx-vp9', pix_fmt_out='yuv420p', macro_block_size=2,
-                  output_params=['-crf', '30', '-b:v', '0', '-deadline', 'good', '-cpu-used', '4',
-                                 '-row-mt', '1']),
+    ".mp4": dict(_X264, output_params=_X264["output_params"] + ["-movflags", "+faststart"]),
+    ".m4v": dict(_X264, output_params=_X264["output_params"] + ["-movflags", "+faststart"]),
+    ".mov": dict(_X264, output_params=_X264["output_params"] + ["-movflags", "+faststart"]),
+    ".mkv": _X264,
+    ".avi": dict(
+        codec="mpeg4", pix_fmt_out="yuv420p", macro_block_size=2, output_params=["-qscale:v", "2"]
+    ),
+    ".webm": dict(
+        codec="libvpx-vp9",
+        pix_fmt_out="yuv420p",
+        macro_block_size=2,
+        output_params=[
+            "-crf",
+            "30",
+            "-b:v",
+            "0",
+            "-deadline",
+            "good",
+            "-cpu-used",
+            "4",
+            "-row-mt",
+            "1",
+        ],
+    ),
     # A palette per frame keeps GIF streaming (a global palette needs every frame first).
-    '.gif': dict(codec='gif', pix_fmt_out='pal8', macro_block_size=1,
-                 output_params=['-vf', 'split[a][b];[a]palettegen=stats_mode=single[p];'
-                                       '[b][p]paletteuse=new=1']),
+    ".gif": dict(
+        codec="gif",
+        pix_fmt_out="pal8",
+        macro_block_size=1,
+        output_params=[
+            "-vf",
+            "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1",
+        ],
+    ),
 }
 
 
@@ -275,15 +327,17 @@ def check_output(path):
     """'png' for a folder of PNG frames (a path ending in '/' or an existing directory),
     'video' for a known video extension; InputError otherwise, before anything is written."""
     path = os.fspath(path)
-    if path.endswith(('/', os.sep)) or os.path.isdir(path):
-        return 'png'
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        return "png"
     ext = os.path.splitext(path)[1].lower()
     if ext not in _FORMATS:
-        what = f"unknown video extension '{ext}'" if ext else 'no file extension'
-        raise InputError(f"Cannot write '{path}': {what}. Use one of "
-                         f"{' '.join(sorted(_FORMATS))}, or end the path with '/' for PNG "
-                         f"frames.")
-    return 'video'
+        what = f"unknown video extension '{ext}'" if ext else "no file extension"
+        raise InputError(
+            f"Cannot write '{path}': {what}. Use one of "
+            f"{' '.join(sorted(_FORMATS))}, or end the path with '/' for PNG "
+            f"frames."
+        )
+    return "video"
 
 
 class VideoWriter:
@@ -304,15 +358,16 @@ class VideoWriter:
         self.audio_from, self.audio_seconds = audio_from, audio_seconds
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self.png_dir = check_output(path) == 'png'
+        self.png_dir = check_output(path) == "png"
         self.path = os.path.normpath(path) if self.png_dir else path
         ext = os.path.splitext(path)[1].lower()
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             self._tmp = _temp_beside(self.path, make_dir=self.png_dir)
         except OSError as e:
-            raise InputError(f"Cannot write '{path}': {e.strerror}. Choose a writable "
-                             f"location.") from None
+            raise InputError(
+                f"Cannot write '{path}': {e.strerror}. Choose a writable location."
+            ) from None
         self._options = None if self.png_dir else _FORMATS[ext]
         self._gen = None
         self._shape = None
@@ -328,16 +383,22 @@ class VideoWriter:
         if self._shape is None:
             self._shape = frame.shape
         elif frame.shape != self._shape:
-            raise ValueError(f"frame {self.count} has shape {frame.shape}, the first had "
-                             f"{self._shape}")
+            raise ValueError(
+                f"frame {self.count} has shape {frame.shape}, the first had {self._shape}"
+            )
         if self.png_dir:
-            imageio.v2.imwrite(os.path.join(self._tmp, f'{self.count:06d}.png'), frame)
+            imageio.v2.imwrite(os.path.join(self._tmp, f"{self.count:06d}.png"), frame)
         else:
             if self._gen is None:
-                opts = dict(self._options, output_params=list(self._options['output_params']))
+                opts = dict(self._options, output_params=list(self._options["output_params"]))
                 self._gen = imageio_ffmpeg.write_frames(
-                    self._tmp, (frame.shape[1], frame.shape[0]), fps=self.fps, quality=None,
-                    ffmpeg_log_level='error', **opts)
+                    self._tmp,
+                    (frame.shape[1], frame.shape[0]),
+                    fps=self.fps,
+                    quality=None,
+                    ffmpeg_log_level="error",
+                    **opts,
+                )
                 self._gen.send(None)
             self._gen.send(np.ascontiguousarray(frame))
         self.count += 1
@@ -368,8 +429,9 @@ class VideoWriter:
         ext = os.path.splitext(self.path)[1].lower()
         if self.png_dir or ext not in _AUDIO_COPY:
             what = "a folder of PNG frames" if self.png_dir else f"a '{ext}' file"
-            warnings.warn(f"No audio added: '{self.path}' is {what}, which cannot hold audio.",
-                          stacklevel=3)
+            warnings.warn(
+                f"No audio added: '{self.path}' is {what}, which cannot hold audio.", stacklevel=3
+            )
             return
         add_audio(self._tmp, self.audio_from, self.audio_seconds)
 
@@ -383,7 +445,7 @@ class VideoWriter:
         for name in sorted(os.listdir(self._tmp)):
             os.replace(os.path.join(self._tmp, name), os.path.join(self.path, name))
         for name in os.listdir(self.path):
-            if re.fullmatch(r'\d{6}\.png', name) and int(name[:6]) >= self.count:
+            if re.fullmatch(r"\d{6}\.png", name) and int(name[:6]) >= self.count:
                 os.remove(os.path.join(self.path, name))
 
     def abort(self):
@@ -423,11 +485,14 @@ class VideoWriter:
 
 # audio codecs each container takes as they are, and what to encode to otherwise
 _AUDIO_COPY = {
-    '.mp4': {'aac', 'mp3', 'alac', 'ac3'}, '.m4v': {'aac', 'mp3', 'alac', 'ac3'},
-    '.mov': {'aac', 'mp3', 'alac', 'ac3', 'pcm_s16le'}, '.mkv': None,
-    '.avi': {'mp3', 'aac', 'ac3', 'pcm_s16le'}, '.webm': {'opus', 'vorbis'},
+    ".mp4": {"aac", "mp3", "alac", "ac3"},
+    ".m4v": {"aac", "mp3", "alac", "ac3"},
+    ".mov": {"aac", "mp3", "alac", "ac3", "pcm_s16le"},
+    ".mkv": None,
+    ".avi": {"mp3", "aac", "ac3", "pcm_s16le"},
+    ".webm": {"opus", "vorbis"},
 }
-_AUDIO_ENCODE = {'.webm': ['-c:a', 'libopus', '-b:a', '96k']}
+_AUDIO_ENCODE = {".webm": ["-c:a", "libopus", "-b:a", "96k"]}
 
 
 def add_audio(video_path, audio_source, max_seconds=None):
@@ -441,36 +506,58 @@ def add_audio(video_path, audio_source, max_seconds=None):
     if os.path.isdir(video_path):
         warnings.warn(f"No audio added: '{video_path}' is a folder of PNG frames.", stacklevel=2)
         return False
-    video_path = _check_file(video_path, 'Video')
+    video_path = _check_file(video_path, "Video")
     ext = os.path.splitext(video_path)[1].lower()
     if ext not in _AUDIO_COPY:
         warnings.warn(f"No audio added: a '{ext}' file cannot hold audio.", stacklevel=2)
         return False
-    audio = video_stream_info(audio_source)['audio']
+    audio = video_stream_info(audio_source)["audio"]
     if audio is None:
         warnings.warn(f"No audio added: '{audio_source}' has no audio track.", stacklevel=2)
         return False
 
     allowed = _AUDIO_COPY[ext]
-    copy = ['-c:a', 'copy']
-    encode = _AUDIO_ENCODE.get(ext, ['-c:a', 'aac', '-b:a', '160k'])
-    attempts = [copy, encode] if allowed is None or audio['codec'] in allowed else [encode]
-    extra = ['-t', f'{max_seconds:.6f}'] if max_seconds is not None else []
-    if ext in ('.mp4', '.m4v', '.mov'):
-        extra += ['-movflags', '+faststart']
+    copy = ["-c:a", "copy"]
+    encode = _AUDIO_ENCODE.get(ext, ["-c:a", "aac", "-b:a", "160k"])
+    attempts = [copy, encode] if allowed is None or audio["codec"] in allowed else [encode]
+    extra = ["-t", f"{max_seconds:.6f}"] if max_seconds is not None else []
+    if ext in (".mp4", ".m4v", ".mov"):
+        extra += ["-movflags", "+faststart"]
     tmp = _temp_beside(video_path)
     try:
         for audio_args in attempts:
-            cmd = ([_ffmpeg(), '-y', '-nostdin', '-v', 'error', '-i', _arg(video_path),
-                    '-i', _arg(audio_source), '-map', '0:v', '-map', '1:a:0', '-c:v', 'copy']
-                   + audio_args + extra + [_arg(tmp)])
+            cmd = (
+                [
+                    _ffmpeg(),
+                    "-y",
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-i",
+                    _arg(video_path),
+                    "-i",
+                    _arg(audio_source),
+                    "-map",
+                    "0:v",
+                    "-map",
+                    "1:a:0",
+                    "-c:v",
+                    "copy",
+                ]
+                + audio_args
+                + extra
+                + [_arg(tmp)]
+            )
             proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             if proc.returncode == 0 and os.path.getsize(tmp) > 0:
                 os.replace(tmp, video_path)
                 return True
-        reason = proc.stderr.decode('utf-8', errors='replace').strip().splitlines()
-        warnings.warn(f"No audio added to '{video_path}': ffmpeg failed"
-                      f"{': ' + reason[-1] if reason else ''}.", stacklevel=2)
+        reason = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        warnings.warn(
+            f"No audio added to '{video_path}': ffmpeg failed"
+            f"{': ' + reason[-1] if reason else ''}.",
+            stacklevel=2,
+        )
         return False
     finally:
         if os.path.exists(tmp):

@@ -4,13 +4,12 @@ Only ``model_params`` and ``dataset_params.frame_shape`` matter for inference; t
 (train_params, discriminator_params, ...) is read and ignored. Every field the models need is
 validated and a missing or invalid one is reported by its full name.
 """
+
 import os
 
 import yaml
 
-
-class ConfigError(Exception):
-    """A config file that cannot be used; the message names the file and the field."""
+from modules.errors import ConfigError
 
 
 def _integer(value):
@@ -124,20 +123,28 @@ def load_config(path):
         return value
 
     model = section(raw, "model_params", "")
-    common = _fields(path, section(model, "common_params", "model_params."),
-                     COMMON, "model_params.common_params")
-    kp_detector = _fields(path, section(model, "kp_detector_params", "model_params."),
-                          KP_DETECTOR, "model_params.kp_detector_params")
+    common = _fields(
+        path, section(model, "common_params", "model_params."), COMMON, "model_params.common_params"
+    )
+    kp_detector = _fields(
+        path,
+        section(model, "kp_detector_params", "model_params."),
+        KP_DETECTOR,
+        "model_params.kp_detector_params",
+    )
     generator_raw = dict(section(model, "generator_params", "model_params."))
     dense_raw = generator_raw.pop("dense_motion_params", None)
     generator = _fields(path, generator_raw, GENERATOR, "model_params.generator_params")
     dense_motion = None
     if dense_raw is not None:
         if not isinstance(dense_raw, dict):
-            raise ConfigError(f"config {path}: model_params.generator_params.dense_motion_params "
-                              f"must be a mapping, got {dense_raw!r}")
-        dense_motion = _fields(path, dense_raw, DENSE_MOTION,
-                               "model_params.generator_params.dense_motion_params")
+            raise ConfigError(
+                f"config {path}: model_params.generator_params.dense_motion_params "
+                f"must be a mapping, got {dense_raw!r}"
+            )
+        dense_motion = _fields(
+            path, dense_raw, DENSE_MOTION, "model_params.generator_params.dense_motion_params"
+        )
     frame_shape = _frame_shape(path, raw.get("dataset_params"))
     return ModelConfig(path, common, kp_detector, generator, dense_motion, frame_shape)
 
@@ -145,8 +152,10 @@ def load_config(path):
 def _fields(path, given, spec, prefix):
     unknown = sorted(set(given) - set(spec))
     if unknown:
-        raise ConfigError(f"config {path}: unknown field {prefix}.{unknown[0]} "
-                          f"(the original's models take: {', '.join(spec)})")
+        raise ConfigError(
+            f"config {path}: unknown field {prefix}.{unknown[0]} "
+            f"(the original's models take: {', '.join(spec)})"
+        )
     out = {}
     for name, (check, what, default) in spec.items():
         if name not in given:
@@ -162,9 +171,15 @@ def _fields(path, given, spec, prefix):
 
 def _frame_shape(path, dataset):
     """``dataset_params.frame_shape`` as (height, width); the original's default is 256x256."""
-    shape = dataset.get("frame_shape", [256, 256, 3]) if isinstance(dataset, dict) else [256, 256, 3]
-    if (not isinstance(shape, (list, tuple)) or len(shape) not in (2, 3)
-            or not all(_positive_int(v) for v in shape)):
-        raise ConfigError(f"config {path}: dataset_params.frame_shape must be [height, width, 3], "
-                          f"got {shape!r}")
+    shape = (
+        dataset.get("frame_shape", [256, 256, 3]) if isinstance(dataset, dict) else [256, 256, 3]
+    )
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) not in (2, 3)
+        or not all(_positive_int(v) for v in shape)
+    ):
+        raise ConfigError(
+            f"config {path}: dataset_params.frame_shape must be [height, width, 3], got {shape!r}"
+        )
     return int(shape[0]), int(shape[1])

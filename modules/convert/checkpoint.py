@@ -27,21 +27,26 @@ import zipfile
 
 import numpy as np
 
+from modules.errors import CheckpointError
+
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
 # torch.<Name>Storage (and torch.cuda.<Name>Storage: the published checkpoints were saved from GPU).
 _STORAGE_DTYPES = {
-    'DoubleStorage': np.float64, 'FloatStorage': np.float32, 'HalfStorage': np.float16,
-    'LongStorage': np.int64, 'IntStorage': np.int32, 'ShortStorage': np.int16,
-    'CharStorage': np.int8, 'ByteStorage': np.uint8, 'BoolStorage': np.bool_,
-    'ComplexFloatStorage': np.complex64, 'ComplexDoubleStorage': np.complex128,
-    'UntypedStorage': np.uint8,
+    "DoubleStorage": np.float64,
+    "FloatStorage": np.float32,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+    "ComplexFloatStorage": np.complex64,
+    "ComplexDoubleStorage": np.complex128,
+    "UntypedStorage": np.uint8,
 }
-
-
-class CheckpointError(Exception):
-    """A checkpoint could not be read; the one-line message names the file and what to do."""
 
 
 class _Refused(Exception):
@@ -70,7 +75,7 @@ class _Storage:
     def data(self):
         if self.root is None:
             return self.array
-        return self.root.data()[self.start:self.start + self.numel]
+        return self.root.data()[self.start : self.start + self.numel]
 
 
 class _Tensor:
@@ -86,12 +91,16 @@ class _Tensor:
         # Check bounds ourselves: as_strided would read outside the buffer without complaint.
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
         if last >= len(data):
-            raise ValueError('a tensor reaches past the end of its storage')
-        if self.offset == 0 and len(data) == math.prod(self.size) and \
-                self.stride == _contiguous_strides(self.size):
+            raise ValueError("a tensor reaches past the end of its storage")
+        if (
+            self.offset == 0
+            and len(data) == math.prod(self.size)
+            and self.stride == _contiguous_strides(self.size)
+        ):
             return data.reshape(self.size)  # whole storage in order: no copy needed
         view = np.lib.stride_tricks.as_strided(
-            data[self.offset:], self.size, [s * data.itemsize for s in self.stride])
+            data[self.offset :], self.size, [s * data.itemsize for s in self.stride]
+        )
         return view.copy()
 
 
@@ -104,23 +113,29 @@ def _contiguous_strides(size):
 
 
 def _int_tuple(value):
-    if not isinstance(value, (tuple, list)) or \
-            not all(isinstance(v, int) and v >= 0 for v in value):
-        raise ValueError(f'bad tensor size or stride {value!r:.80}')
+    if not isinstance(value, (tuple, list)) or not all(
+        isinstance(v, int) and v >= 0 for v in value
+    ):
+        raise ValueError(f"bad tensor size or stride {value!r:.80}")
     return tuple(value)
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride):
     """``torch._utils._rebuild_tensor``: a strided view into a storage (pre-1.0 files)."""
     size, stride = _int_tuple(size), _int_tuple(stride)
-    if not isinstance(storage, _Storage) or len(size) != len(stride) or \
-            not isinstance(storage_offset, int) or storage_offset < 0:
-        raise ValueError('malformed tensor record')
+    if (
+        not isinstance(storage, _Storage)
+        or len(size) != len(stride)
+        or not isinstance(storage_offset, int)
+        or storage_offset < 0
+    ):
+        raise ValueError("malformed tensor record")
     return _Tensor(storage, storage_offset, size, stride)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
+def _rebuild_tensor_v2(
+    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
+):
     """``torch._utils._rebuild_tensor_v2``; autograd flags, hooks and metadata mean nothing
     to a numpy array, so they are dropped."""
     return _rebuild_tensor(storage, storage_offset, size, stride)
@@ -132,23 +147,23 @@ def _rebuild_parameter(data, requires_grad, backward_hooks):
 
 
 _ALLOWED = {
-    ('collections', 'OrderedDict'): collections.OrderedDict,
-    ('torch._utils', '_rebuild_tensor'): _rebuild_tensor,
-    ('torch._utils', '_rebuild_tensor_v2'): _rebuild_tensor_v2,
-    ('torch._utils', '_rebuild_parameter'): _rebuild_parameter,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
 }
 
 
 def _ascii(value):
     # Files pickled by Python 2 torch carry bytes where Python 3 writes str.
-    return value.decode('ascii') if isinstance(value, bytes) else value
+    return value.decode("ascii") if isinstance(value, bytes) else value
 
 
 class _PlainUnpickler(pickle.Unpickler):
     """Headers and key lists are plain data: any global there means the file is damaged."""
 
     def find_class(self, module, name):
-        raise pickle.UnpicklingError(f'unexpected global {module}.{name} in a header')
+        raise pickle.UnpicklingError(f"unexpected global {module}.{name} in a header")
 
 
 class _Unpickler(pickle.Unpickler):
@@ -161,28 +176,40 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
-        if module in ('torch', 'torch.cuda') and name in _STORAGE_DTYPES:
+        if module in ("torch", "torch.cuda") and name in _STORAGE_DTYPES:
             return _StorageType(_STORAGE_DTYPES[name])
-        if module in ('torch', 'torch.cuda') and name.endswith('Storage'):
-            raise _Unsupported(f'{module}.{name} tensors have no numpy dtype')
-        raise _Refused(f'{module}.{name}')
+        if module in ("torch", "torch.cuda") and name.endswith("Storage"):
+            raise _Unsupported(f"{module}.{name} tensors have no numpy dtype")
+        raise _Refused(f"{module}.{name}")
 
     def persistent_load(self, pid):
         # ('storage', type, key, location, numel[, view_metadata]) as torch.save writes it.
-        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and _ascii(pid[0]) == 'storage'
-                and isinstance(pid[1], _StorageType) and isinstance(pid[4], int) and pid[4] >= 0):
-            raise pickle.UnpicklingError(f'unknown persistent id {pid!r:.80}')
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) in (5, 6)
+            and _ascii(pid[0]) == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[4], int)
+            and pid[4] >= 0
+        ):
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r:.80}")
         dtype, key, numel = pid[1].dtype, str(_ascii(pid[2])), pid[4]
         root = self.storages.setdefault(key, _Storage(dtype, numel))
         view = pid[5] if len(pid) == 6 else None
         if view is None:
             return root
         view_key, start, view_numel = view
-        if not (isinstance(start, int) and isinstance(view_numel, int) and start >= 0
-                and view_numel >= 0 and start + view_numel <= root.numel):
-            raise ValueError('storage view outside its storage')
-        return self.storages.setdefault(str(_ascii(view_key)),
-                                        _Storage(dtype, view_numel, root, start))
+        if not (
+            isinstance(start, int)
+            and isinstance(view_numel, int)
+            and start >= 0
+            and view_numel >= 0
+            and start + view_numel <= root.numel
+        ):
+            raise ValueError("storage view outside its storage")
+        return self.storages.setdefault(
+            str(_ascii(view_key)), _Storage(dtype, view_numel, root, start)
+        )
 
 
 class _Capped:
@@ -212,11 +239,11 @@ def _checked_pickle(f):
     damaged memo index such as 2**30 would make it allocate and clear gigabytes."""
     start, puts = f.tell(), 0
     for op, arg, _ in pickletools.genops(f):
-        if op.name in ('PUT', 'BINPUT', 'LONG_BINPUT'):
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
             if arg > puts:  # picklers number memo entries 0, 1, 2, ...
-                raise ValueError(f'pickle memo index {arg} out of range')
+                raise ValueError(f"pickle memo index {arg} out of range")
             puts += 1
-        elif op.name == 'MEMOIZE':
+        elif op.name == "MEMOIZE":
             puts += 1
     end = f.tell()
     f.seek(start)
@@ -226,13 +253,13 @@ def _checked_pickle(f):
 def _read_array(f, dtype, numel, available):
     nbytes = numel * dtype.itemsize
     if nbytes > available:
-        raise EOFError('storage data ends early')
+        raise EOFError("storage data ends early")
     array = np.empty(numel, dtype)
     buffer, done = memoryview(array.view(np.uint8)), 0
     while done < nbytes:
         got = f.readinto(buffer[done:])
         if not got:
-            raise EOFError('storage data ends early')
+            raise EOFError("storage data ends early")
         done += got
     return array
 
@@ -244,53 +271,53 @@ def _load_legacy(f):
         return _PlainUnpickler(_checked_pickle(capped)).load()
 
     if plain() != _LEGACY_MAGIC:
-        raise ValueError('not a torch checkpoint (bad magic number)')
+        raise ValueError("not a torch checkpoint (bad magic number)")
     if plain() != _LEGACY_PROTOCOL:
-        raise ValueError('unknown legacy protocol version')
+        raise ValueError("unknown legacy protocol version")
     plain()  # sys info; torch itself ignores it
     unpickler = _Unpickler(_checked_pickle(capped))
     result = unpickler.load()
     keys = plain()
     if not isinstance(keys, list):
-        raise ValueError('storage key list missing')
+        raise ValueError("storage key list missing")
     size = capped.size
     for key in keys:
         storage = unpickler.storages.get(str(_ascii(key)))
         if storage is None or storage.root is not None:
-            raise ValueError(f'unexpected storage {key!r:.40}')
+            raise ValueError(f"unexpected storage {key!r:.40}")
         header = f.read(8)
         if len(header) != 8:
-            raise EOFError('storage data ends early')
-        (count,) = struct.unpack('<q', header)
+            raise EOFError("storage data ends early")
+        (count,) = struct.unpack("<q", header)
         if count != storage.numel:
-            raise ValueError(f'storage {key} has {count} elements, expected {storage.numel}')
+            raise ValueError(f"storage {key} has {count} elements, expected {storage.numel}")
         # torch writes storages little-endian whatever the saving machine was.
-        storage.array = _read_array(f, storage.dtype.newbyteorder('<'), count, size - f.tell())
+        storage.array = _read_array(f, storage.dtype.newbyteorder("<"), count, size - f.tell())
     return result, unpickler.storages
 
 
 def _load_zip(f):
     with zipfile.ZipFile(f) as archive:
         names = archive.namelist()
-        pkl = next((n for n in names if n == 'data.pkl' or n.endswith('/data.pkl')), None)
+        pkl = next((n for n in names if n == "data.pkl" or n.endswith("/data.pkl")), None)
         if pkl is None:
-            raise ValueError('zip archive without data.pkl')
-        prefix = pkl[:-len('data.pkl')]
-        byteorder = 'little'
-        if prefix + 'byteorder' in names:
-            byteorder = archive.read(prefix + 'byteorder').decode('ascii').strip()
+            raise ValueError("zip archive without data.pkl")
+        prefix = pkl[: -len("data.pkl")]
+        byteorder = "little"
+        if prefix + "byteorder" in names:
+            byteorder = archive.read(prefix + "byteorder").decode("ascii").strip()
         unpickler = _Unpickler(_checked_pickle(io.BytesIO(archive.read(pkl))))
         result = unpickler.load()
         for key, storage in unpickler.storages.items():
             if storage.root is not None:
                 continue
-            name = f'{prefix}data/{key}'
+            name = f"{prefix}data/{key}"
             if name not in names:
-                raise EOFError(f'storage record {name} missing')
+                raise EOFError(f"storage record {name} missing")
             info = archive.getinfo(name)
             if info.file_size != storage.numel * storage.dtype.itemsize:
-                raise ValueError(f'storage record {name} has the wrong size')
-            dtype = storage.dtype.newbyteorder('<' if byteorder == 'little' else '>')
+                raise ValueError(f"storage record {name} has the wrong size")
+            dtype = storage.dtype.newbyteorder("<" if byteorder == "little" else ">")
             with archive.open(info) as data:
                 storage.array = _read_array(data, dtype, storage.numel, info.file_size)
     return result, unpickler.storages
@@ -314,13 +341,13 @@ def _native(storages):
     # Arrays read with an explicit byte order come back in the machine's own order.
     for storage in storages.values():
         if storage.array is not None and not storage.array.dtype.isnative:
-            storage.array = storage.array.astype(storage.array.dtype.newbyteorder('='))
+            storage.array = storage.array.astype(storage.array.dtype.newbyteorder("="))
         elif storage.root is None and storage.array is None:
-            raise EOFError('a storage has no data')
+            raise EOFError("a storage has no data")
 
 
 def _load_numpy(f):
-    is_zip = f.read(4) == b'PK\x03\x04'
+    is_zip = f.read(4) == b"PK\x03\x04"
     f.seek(0)
     result, storages = (_load_zip if is_zip else _load_legacy)(f)
     _native(storages)
@@ -332,13 +359,15 @@ def _load_torch(path):
     try:
         import torch
     except ImportError:
-        raise CheckpointError(f'{path}: reading with torch needs torch; pip install torch, '
-                              f'or drop --loadwithtorch to use the built-in reader') from None
+        raise CheckpointError(
+            f"{path}: reading with torch needs torch; pip install torch, "
+            f"or drop --loadwithtorch to use the built-in reader"
+        ) from None
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only names the global it blocked, e.g. 'GLOBAL posix.system'.
-        blocked = re.search(r'GLOBAL ([\w.]+)', str(e))
+        blocked = re.search(r"GLOBAL ([\w.]+)", str(e))
         if blocked:
             raise _Refused(blocked.group(1)) from None
         raise
@@ -346,7 +375,7 @@ def _load_torch(path):
     def convert(x):
         if isinstance(x, torch.Tensor):
             if x.dtype == torch.bfloat16:
-                raise _Unsupported('torch.bfloat16 tensors have no numpy dtype')
+                raise _Unsupported("torch.bfloat16 tensors have no numpy dtype")
             return x.detach().resolve_conj().numpy().copy()
         if isinstance(x, dict):
             return type(x)((k, convert(v)) for k, v in x.items())
@@ -358,11 +387,11 @@ def _load_torch(path):
 
 
 def _one_line(e):
-    text = ' '.join(str(e).split()) or type(e).__name__
+    text = " ".join(str(e).split()) or type(e).__name__
     return text[:200]
 
 
-_FOMM_HINT = 'pass an FOMM *-cpk.pth.tar checkpoint saved by the original train.py'
+_FOMM_HINT = "pass an FOMM *-cpk.pth.tar checkpoint saved by the original train.py"
 
 
 def read_checkpoint(path, use_torch=False):
@@ -371,33 +400,41 @@ def read_checkpoint(path, use_torch=False):
     (torch imported only then), as a cross-check."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise CheckpointError(f'{path}: checkpoint not found; check the path (the published '
-                              f'*-cpk.pth.tar files are linked from the original README)')
+        raise CheckpointError(
+            f"{path}: checkpoint not found; check the path (the published "
+            f"*-cpk.pth.tar files are linked from the original README)"
+        )
     if not os.path.isfile(path):
-        raise CheckpointError(f'{path}: not a file; {_FOMM_HINT}')
+        raise CheckpointError(f"{path}: not a file; {_FOMM_HINT}")
     try:
         if use_torch:
             result = _load_torch(path)
         else:
-            with open(path, 'rb') as f:
+            with open(path, "rb") as f:
                 result = _load_numpy(f)
     except CheckpointError:
         raise
     except _Refused as e:
         raise CheckpointError(
-            f'{path}: refused global {e} (it was not executed): the file is not a plain '
-            f'checkpoint of tensors; do not load it anywhere unless you trust its source') from None
+            f"{path}: refused global {e} (it was not executed): the file is not a plain "
+            f"checkpoint of tensors; do not load it anywhere unless you trust its source"
+        ) from None
     except _Unsupported as e:
-        raise CheckpointError(f'{path}: cannot be read into numpy: {e}; '
-                              f'convert it to float32 with torch and save it again') from None
+        raise CheckpointError(
+            f"{path}: cannot be read into numpy: {e}; "
+            f"convert it to float32 with torch and save it again"
+        ) from None
     except PermissionError as e:
-        raise CheckpointError(f'{path}: cannot be read ({_one_line(e)}); '
-                              f'check its permissions') from None
+        raise CheckpointError(
+            f"{path}: cannot be read ({_one_line(e)}); check its permissions"
+        ) from None
     except Exception as e:  # a damaged file can break pickle, zipfile, struct or numpy anywhere
-        raise CheckpointError(f'{path}: truncated or corrupt checkpoint ({type(e).__name__}: '
-                              f'{_one_line(e)}); download it again') from None
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({type(e).__name__}: "
+            f"{_one_line(e)}); download it again"
+        ) from None
     if not isinstance(result, dict):
-        raise CheckpointError(f'{path}: holds a {type(result).__name__}, not a dict; {_FOMM_HINT}')
+        raise CheckpointError(f"{path}: holds a {type(result).__name__}, not a dict; {_FOMM_HINT}")
     return result
 
 
@@ -407,13 +444,14 @@ def read_state_dicts(path, use_torch=False):
     checkpoint = read_checkpoint(path, use_torch)
     path = os.fspath(path)
     state_dicts = []
-    for name in ('generator', 'kp_detector'):
+    for name in ("generator", "kp_detector"):
         if name not in checkpoint:
-            found = ', '.join(map(str, checkpoint)) or 'nothing'
+            found = ", ".join(map(str, checkpoint)) or "nothing"
             raise CheckpointError(f"{path}: no '{name}' entry (found: {found}); {_FOMM_HINT}")
         state = checkpoint[name]
         if not isinstance(state, dict) or not all(
-                isinstance(k, str) and isinstance(v, np.ndarray) for k, v in state.items()):
+            isinstance(k, str) and isinstance(v, np.ndarray) for k, v in state.items()
+        ):
             raise CheckpointError(f"{path}: '{name}' is not a state dict of tensors; {_FOMM_HINT}")
         state_dicts.append(state)
     return tuple(state_dicts)

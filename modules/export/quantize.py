@@ -8,6 +8,7 @@ rounding into visible geometry errors. So the converter's int8 weights are kept 
 layers that carry the per-frame work (the generator's bottleneck and up blocks); every other
 weight goes back to the float32 values of a plain conversion of the same graph.
 """
+
 import re
 
 from tensorflow.lite.python import schema_py_generated as schema
@@ -33,8 +34,12 @@ def keep_int8_only(dynamic, float32, pattern=QUANTIZED_LAYERS):
             data = reference.buffers[tensor.buffer].data if tensor.buffer else None
             if data is not None and len(data):
                 float_data[tensor.name] = data
-    int8 = [tensor for subgraph in model.subgraphs for tensor in subgraph.tensors
-            if tensor.type == schema.TensorType.INT8 and tensor.buffer]
+    int8 = [
+        tensor
+        for subgraph in model.subgraphs
+        for tensor in subgraph.tensors
+        if tensor.type == schema.TensorType.INT8 and tensor.buffer
+    ]
     # Signatures share weight buffers under different tensor names: a buffer stays int8 when
     # any of its names matches.
     keep = {t.buffer for t in int8 if re.search(pattern, t.name.decode())}

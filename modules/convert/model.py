@@ -1,20 +1,23 @@
 """``load_model``: the three Keras models of one config + checkpoint, behind the public API."""
+
 import numpy as np
 import tensorflow as tf
 
-from modules.checkpoint import read_state_dicts
-from modules.cli import exact_float32
-from modules.config import load_config
+from modules.convert.checkpoint import read_state_dicts
+from modules.convert.config import load_config
+from modules.convert.weights import load_state_dict
 from modules.generator import OcclusionAwareGenerator
 from modules.keypoint_detector import KPDetector
+from modules.runtime import exact_float32
 from modules.signatures import Signatures
-from modules.weights import load_state_dict
 
 
 def build_models(config):
     """Keras models with the config's architecture (weights zero until loaded)."""
-    return (KPDetector(**config.kp_detector_kwargs()),
-            OcclusionAwareGenerator(**config.generator_kwargs()))
+    return (
+        KPDetector(**config.kp_detector_kwargs()),
+        OcclusionAwareGenerator(**config.generator_kwargs()),
+    )
 
 
 class NumpyFunction:

@@ -1,67 +1,33 @@
-"""Exports one model's signatures as SavedModels and TF Lite models.
+"""TF Lite export: one .tflite per module, builtin ops only, and the operator report.
 
-Each of the three modules (kp_detector, process_kp, generator) becomes one SavedModel folder
-and one .tflite file whose ``serving_default`` signature has the ``load_model`` API's names;
-the generator also carries ``encode_source`` and ``animate_encoded``. Every write goes to a
-temporary path beside the target that is renamed into place only when complete.
+Each module's ``serving_default`` signature has the ``load_model`` API's names; the
+generator also carries ``encode_source`` and ``animate_encoded``.
 """
+
 import collections
-import contextlib
 import gc
 import inspect
 import os
-import shutil
 import tempfile
 
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tensorflow.python.framework.convert_to_constants import (
+    convert_variables_to_constants_v2,
+)
 
-from modules.quantize import keep_int8_only
+from modules.errors import ExportError
+from modules.export.contract import MODULES, QUANTIZED_MODULES, tflite_path
+from modules.export.quantize import keep_int8_only
+from modules.export.savedmodel import signature_functions
 from modules.signatures import named_function
-
-# module -> {signature name: Signatures function name}
-MODULES = {
-    "kp_detector": {"serving_default": "kp_detector"},
-    "process_kp": {"serving_default": "process_kp"},
-    "generator": {"serving_default": "generator", "encode_source": "encode_source",
-                  "animate_encoded": "animate_encoded"},
-}
-QUANTIZATIONS = ("float16", "dynamic")
-# Quantization is applied to the generator only: the keypoint detector is cheap and keypoint
-# precision drives all the motion, process_kp has no weights.
-QUANTIZED_MODULES = ("generator",)
-
-
-class ExportError(Exception):
-    """A model that cannot be exported as asked."""
-
-
-def signature_functions(signatures, module):
-    functions = signatures.functions()
-    return {key: functions[name] for key, name in MODULES[module].items()}
-
-
-def save_saved_model(signatures, module, directory):
-    """Writes the SavedModel of ``module`` to ``directory`` (atomically replaced)."""
-    functions = signature_functions(signatures, module)
-    holder = tf.Module()
-    if module == "kp_detector":
-        holder.model = signatures.kp_detector_model
-    elif module == "generator":
-        holder.model = signatures.generator_model
-    concrete = {key: fn.get_concrete_function() for key, fn in functions.items()}
-    for key, fn in concrete.items():
-        setattr(holder, key, fn)
-    with replacing(directory) as tmp:
-        tf.saved_model.save(holder, tmp, signatures=concrete)
 
 
 def convert_tflite(signatures, module, quantize=None):
     """The TF Lite flatbuffer of ``module``: builtin ops only, weights as constants shared by
     all signatures, dynamic batch. ``quantize`` (generator only): None; 'float16' (float16
     weights); 'dynamic' (int8 weights with activations quantized on the fly, for the layers
-    that carry the per-frame work, see modules.quantize; keypoint, jacobian and sampling-grid
+    that carry the per-frame work, see modules.export.quantize; keypoint, jacobian and sampling-grid
     math stay float32)."""
     functions = signature_functions(signatures, module)
     if module not in QUANTIZED_MODULES:
@@ -115,56 +81,6 @@ def _frozen(function):
     return named_function(call, specs).get_concrete_function()
 
 
-def write_file(path, data):
-    """Writes bytes or text to ``path`` through a temporary file beside it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
-    try:
-        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
-            f.write(data)
-        _usual_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def replacing(directory):
-    """Yields a temporary folder beside ``directory`` that replaces it on success; on any
-    failure or interruption the temporary folder goes and ``directory`` stays as it was."""
-    directory = os.path.abspath(directory)
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(directory)}.tmp-")
-    try:
-        yield tmp
-        _usual_permissions(tmp)
-        old = None
-        if os.path.exists(directory):
-            old = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(directory)}.old-")
-            os.rename(directory, os.path.join(old, "x"))
-        os.rename(tmp, directory)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _usual_permissions(path):
-    """tempfile makes private (0600/0700) paths; the final file or folder gets the umask's."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for root, dirs, files in os.walk(path) if os.path.isdir(path) else [(None, [], [path])]:
-        for entry in ([root] if root else []) + [os.path.join(root, d) for d in dirs]:
-            os.chmod(entry, 0o777 & ~umask)
-        for entry in files:
-            os.chmod(os.path.join(root, entry) if root else entry, 0o666 & ~umask)
-
-
 def tflite_ops(flatbuffer):
     """Operator name -> count over all subgraphs of a TF Lite model (custom ops by their
     custom code, e.g. 'FlexConv2D')."""
@@ -187,10 +103,14 @@ def ops_report(folder):
     -1 for the dynamic batch, dtypes) and the operators it contains, for choosing a delegate."""
     from ai_edge_litert.interpreter import Interpreter
 
-    lines = ["# TF Lite models: signatures and operators", "",
-             "Generated by build.py. Every operator is a TF Lite builtin (no Flex ops).", ""]
+    lines = [
+        "# TF Lite models: signatures and operators",
+        "",
+        "Generated by build.py. Every operator is a TF Lite builtin (no Flex ops).",
+        "",
+    ]
     for module in MODULES:
-        path = os.path.join(folder, f"{module}.tflite")
+        path = tflite_path(folder, module)
         if not os.path.isfile(path):
             continue
         with open(path, "rb") as f:
@@ -200,8 +120,10 @@ def ops_report(folder):
         for key in interpreter.get_signature_list():
             runner = interpreter.get_signature_runner(key)
             lines.append(f"Signature `{key}`:")
-            for kind, details in (("input", runner.get_input_details()),
-                                  ("output", runner.get_output_details())):
+            for kind, details in (
+                ("input", runner.get_input_details()),
+                ("output", runner.get_output_details()),
+            ):
                 for tensor, d in sorted(details.items()):
                     shape = [int(v) for v in d["shape_signature"]]
                     lines.append(f"- {kind} `{tensor}`: {d['dtype'].__name__} {shape}")

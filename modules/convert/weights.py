@@ -5,15 +5,13 @@ The Keras leaf layers are named after the torch module paths, so a checkpoint ke
 (``torch_state``) and one loads it (``load_state_dict``); the only transpose is the conv
 kernel's OIHW -> HWIO, picked by rank.
 """
+
 import numpy as np
 
+from modules.errors import WeightError
 from modules.layers import AntiAliasInterpolation2d, BatchNorm2d, Conv2d
 
 LEAVES = (AntiAliasInterpolation2d, BatchNorm2d, Conv2d)
-
-
-class WeightError(Exception):
-    """A checkpoint that does not fit the model built from the config."""
 
 
 def torch_state(model):
@@ -47,8 +45,11 @@ def from_keras(array):
 def state_dict(model):
     """The model's weights as the original's ``state_dict`` (torch layout, parameters and
     running statistics; buffers the port computes are left out)."""
-    return {key: from_keras(entry.variable.numpy())
-            for key, entry in torch_state(model).items() if entry.variable is not None}
+    return {
+        key: from_keras(entry.variable.numpy())
+        for key, entry in torch_state(model).items()
+        if entry.variable is not None
+    }
 
 
 def load_state_dict(model, state_dict, what):
@@ -61,8 +62,7 @@ def load_state_dict(model, state_dict, what):
     """
     expected = torch_state(model)
     problems = []
-    missing = [k for k, e in expected.items()
-               if k not in state_dict and e.variable is not None]
+    missing = [k for k, e in expected.items() if k not in state_dict and e.variable is not None]
     if missing:
         problems.append("missing keys: " + ", ".join(missing))
     unexpected = [k for k in state_dict if k not in expected]
@@ -73,12 +73,16 @@ def load_state_dict(model, state_dict, what):
             continue
         got = tuple(np.shape(state_dict[key]))
         if got != tuple(entry.shape):
-            problems.append(f"{key} has shape {list(got)} in the checkpoint but the config "
-                            f"gives {list(entry.shape)}")
+            problems.append(
+                f"{key} has shape {list(got)} in the checkpoint but the config "
+                f"gives {list(entry.shape)}"
+            )
         elif entry.expected is not None and not np.allclose(
-                state_dict[key], entry.expected, rtol=1e-5, atol=1e-7):
-            problems.append(f"{key} differs from the anti-alias kernel the config's "
-                            f"scale_factor gives")
+            state_dict[key], entry.expected, rtol=1e-5, atol=1e-7
+        ):
+            problems.append(
+                f"{key} differs from the anti-alias kernel the config's scale_factor gives"
+            )
     if problems:
         raise WeightError(f"{what} does not match the config: " + "; ".join(problems))
     for key, entry in expected.items():

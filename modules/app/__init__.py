@@ -1,0 +1,1 @@
+"""The application: command line, model sources, the animation pipeline, video I/O."""

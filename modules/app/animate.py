@@ -1,0 +1,171 @@
+"""The command line of run.py, test.py and testlite.py: the same flags and the same pipeline;
+each script only says where its three models come from."""
+
+import os
+import sys
+import time
+import warnings
+
+from modules.app import cli
+from modules.app.pipeline import DEFAULT_BATCH_SIZE
+from modules.errors import UsageError
+
+DEFAULT_SOURCE = os.path.join("example", "source.png")
+DEFAULT_DRIVING = os.path.join("example", "driving.mp4")
+
+
+def parser(prog, description):
+    """The flags every script takes (demo.py's names, with the older TF port's as aliases)."""
+    p = cli.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--model", default="vox", help="model NAME (default: vox)")
+    p.add_argument(
+        "--source_image",
+        default=None,
+        metavar="PATH",
+        help=f"source image (default: {DEFAULT_SOURCE})",
+    )
+    p.add_argument(
+        "--driving_video",
+        default=None,
+        metavar="PATH",
+        help=f"driving video (default: {DEFAULT_DRIVING})",
+    )
+    p.add_argument(
+        "--output",
+        "--result_video",
+        dest="output",
+        default="result.mp4",
+        metavar="PATH",
+        help="output video; the extension picks the container (.mp4 .gif .webm "
+        ".mov .mkv .avi); a path ending in / (or a folder) gets PNG frames "
+        "(default: result.mp4)",
+    )
+    p.add_argument(
+        "--relative",
+        action="store_true",
+        help="relative keypoint motion (and jacobians), as demo.py --relative",
+    )
+    p.add_argument(
+        "--adapt_scale",
+        "--adapt",
+        dest="adapt_scale",
+        action="store_true",
+        help="scale the motion by the ratio of the keypoints' convex hull areas",
+    )
+    p.add_argument(
+        "--best_frame",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start relative motion from driving frame N (animate backward and "
+        "forward from it, as demo.py)",
+    )
+    p.add_argument(
+        "--find_best_frame",
+        action="store_true",
+        help="use the driving frame whose keypoints best match the source's",
+    )
+    p.add_argument(
+        "--audio", action="store_true", help="copy the driving video's audio track into the output"
+    )
+    p.add_argument(
+        "--batch_size",
+        "--batchsize",
+        dest="batch_size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"frames per model call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--frames", type=int, default=None, metavar="N", help="animate only the first N frames"
+    )
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
+    p.add_argument(
+        "--side_by_side",
+        action="store_true",
+        help="write source | driving | result with the keypoints drawn",
+    )
+    return p
+
+
+def check(args):
+    """Flags that do not go together, and inputs that are missing, before any model loads.
+    Returns the expected number of frames (None if unknown)."""
+    from modules.app.video import VideoReader, check_output, load_image
+
+    if args.best_frame is not None and args.find_best_frame:
+        raise UsageError(
+            "--best_frame and --find_best_frame both choose the starting frame; give one of them"
+        )
+    for flag in ("best_frame", "batch_size", "frames"):
+        value = getattr(args, flag)
+        smallest = 0 if flag == "best_frame" else 1
+        if value is not None and value < smallest:
+            raise UsageError(f"--{flag} must be at least {smallest}, got {value}")
+    if args.frames is not None and args.best_frame is not None and args.best_frame >= args.frames:
+        raise UsageError(
+            f"--best_frame {args.best_frame} is not among the first --frames "
+            f"{args.frames} frames (they count from 0)"
+        )
+    if args.adapt_scale and not args.relative:
+        warnings.warn(
+            "--adapt_scale only changes relative motion; add --relative for it to have an effect"
+        )
+    args.source_image = args.source_image or os.path.join(cli.ROOT, DEFAULT_SOURCE)
+    args.driving_video = args.driving_video or os.path.join(cli.ROOT, DEFAULT_DRIVING)
+    load_image(args.source_image)
+    with VideoReader(args.driving_video) as reader:
+        total = reader.num_frames
+    for flag in ("source_image", "driving_video"):
+        if os.path.exists(args.output) and os.path.samefile(args.output, getattr(args, flag)):
+            raise UsageError(f"--output {args.output} is the --{flag}; choose another output path")
+    check_output(args.output)
+    return min(total, args.frames or total) if total else args.frames
+
+
+def main(prog, description, add_flags, load_models, argv=None):
+    """Parses ``argv``, loads the models with ``load_models(args)`` and animates."""
+    warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
+    p = parser(prog, description)
+    add_flags(p)
+    args = p.parse_args(argv)
+    total = check(args)
+    if args.cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    cli.import_tensorflow()
+    from tqdm import tqdm
+
+    from modules.app.pipeline import Animation, Settings
+
+    with cli.quiet():
+        models = load_models(args)
+    settings = Settings(
+        relative=args.relative,
+        adapt_scale=args.adapt_scale,
+        best_frame=args.best_frame,
+        find_best_frame=args.find_best_frame,
+        batch_size=args.batch_size,
+        frames=args.frames,
+        side_by_side=args.side_by_side,
+        audio=args.audio,
+    )
+    start = time.perf_counter()
+    with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:
+        count, _ = Animation(models, settings).run(
+            args.source_image, args.driving_video, args.output, progress=bar.update
+        )
+    seconds = time.perf_counter() - start
+    print(f"{count} frames in {seconds:.1f} s ({count / seconds:.2f} frames/s) -> {args.output}")
+    return 0
+
+
+def model_folder(folder, name, kind, build_hint):
+    """``folder`` (build.py's folder of model ``name``), else a UsageError naming the build
+    command."""
+    if not os.path.isdir(folder):
+        raise UsageError(
+            f"no {kind} for model '{name}' in {os.path.dirname(folder)}; "
+            f"build them with: {build_hint}"
+        )
+    return folder

@@ -1,0 +1,1 @@
+"""Exports: SavedModels, TF Lite models, and what build.py writes (contract)."""

@@ -1,0 +1,47 @@
+"""What build.py writes and the scripts and tests read: one definition of each.
+
+Imports nothing heavy, so that the scripts can check their inputs before TensorFlow loads.
+"""
+
+import os
+
+# module -> {signature key: Signatures function name}
+MODULES = {
+    "kp_detector": {"serving_default": "kp_detector"},
+    "process_kp": {"serving_default": "process_kp"},
+    "generator": {
+        "serving_default": "generator",
+        "encode_source": "encode_source",
+        "animate_encoded": "animate_encoded",
+    },
+}
+MODULE_NAMES = tuple(MODULES)
+QUANTIZATIONS = ("float16", "dynamic")
+# Quantization is applied to the generator only: the keypoint detector is cheap and keypoint
+# precision drives all the motion, process_kp has no weights.
+QUANTIZED_MODULES = ("generator",)
+
+
+def build_name(name, quantize=None):
+    """The folder name of a build: ``NAME``, or ``NAME-MODE`` for a quantized TF Lite build."""
+    return f"{name}-{quantize}" if quantize else name
+
+
+def saved_model_dir(root, name, module=None):
+    """``root/NAME`` or ``root/NAME/MODULE``: build.py's SavedModel folders."""
+    folder = os.path.join(root, name)
+    return os.path.join(folder, module) if module else folder
+
+
+def tflite_dir(root, name, quantize=None):
+    """``root/NAME`` or ``root/NAME-MODE``: build.py's TF Lite folders."""
+    return os.path.join(root, build_name(name, quantize))
+
+
+def tflite_path(folder, module):
+    return os.path.join(folder, f"{module}.tflite")
+
+
+def build_hint(name, quantize=None):
+    """The command that builds what a script needs."""
+    return f"python build.py --model {name}" + (f" --quantize {quantize}" if quantize else "")

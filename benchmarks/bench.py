@@ -38,7 +38,8 @@ def random_model():
     example frames (each layer's running mean/variance set from its own input, in order)."""
     import numpy as np
 
-    from modules.app.video import VideoReader, read_image, resize_frame
+    from modules.app.images import read_image, resize_frame
+    from modules.app.video import VideoReader
     from modules.convert.config import load_config
     from modules.convert.model import Model, build_models
     from modules.convert.weights import load_state_dict, random_state_dict

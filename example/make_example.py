@@ -22,7 +22,8 @@ from skimage.transform import warp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from modules.app.video import VideoWriter, add_audio  # noqa: E402
+from modules.app.audio import add_audio  # noqa: E402
+from modules.app.video import VideoWriter  # noqa: E402
 
 SIZE = 256
 FPS = 25

@@ -1,28 +1,52 @@
 """Writing files and folders so that a failure never leaves half of one in place.
 
-Every write goes to a temporary path beside the target that is renamed into place only when
-complete; an interrupted write leaves the old file or folder as it was.
+Every write goes to a temporary path beside the target (``temp_beside``) that is renamed into
+place only when complete; an interrupted write leaves the old file or folder as it was. The
+exports (``write_file``, ``replacing``) and the video writer (modules/app/video.py) share it.
 """
 
 import contextlib
 import os
 import shutil
-import tempfile
+import uuid
+
+
+def temp_beside(path, folder=False):
+    """Creates an empty file (or folder) beside ``path`` under a fresh name; returns its path.
+
+    The name is hidden, matches ``*.tmp-*`` (.gitignore) and keeps a file's extension (ffmpeg
+    picks the container from it). Unlike tempfile's private (0600/0700) paths, it gets the
+    umask's permissions, which the final file or folder keeps once renamed.
+    """
+    parent, name = os.path.split(os.path.abspath(path))
+    stem, ext = (name, "") if folder else os.path.splitext(name)
+    tmp = os.path.join(parent, f".{stem}.tmp-{uuid.uuid4().hex[:12]}{ext}")
+    if folder:
+        os.mkdir(tmp)
+    else:
+        open(tmp, "xb").close()
+    return tmp
+
+
+def discard(tmp):
+    """Removes a temporary file or folder if it is still there."""
+    if os.path.isdir(tmp) and not os.path.islink(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
 
 
 def write_file(path, data):
     """Writes bytes or text to ``path`` through a temporary file beside it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = temp_beside(path)
     try:
-        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+        with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
             f.write(data)
-        _usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
+        discard(tmp)
         raise
 
 
@@ -31,30 +55,18 @@ def replacing(directory):
     """Yields a temporary folder beside ``directory`` that replaces it on success; on any
     failure or interruption the temporary folder goes and ``directory`` stays as it was."""
     directory = os.path.abspath(directory)
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(directory)}.tmp-")
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    tmp = temp_beside(directory, folder=True)
     try:
         yield tmp
-        _usual_permissions(tmp)
         old = None
         if os.path.exists(directory):
-            old = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(directory)}.old-")
+            # A folder cannot be renamed over a non-empty one: move the old one aside first.
+            old = temp_beside(directory, folder=True)
             os.rename(directory, os.path.join(old, "x"))
         os.rename(tmp, directory)
         if old:
-            shutil.rmtree(old, ignore_errors=True)
+            discard(old)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
-
-
-def _usual_permissions(path):
-    """tempfile makes private (0600/0700) paths; the final file or folder gets the umask's."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for root, dirs, files in os.walk(path) if os.path.isdir(path) else [(None, [], [path])]:
-        for entry in ([root] if root else []) + [os.path.join(root, d) for d in dirs]:
-            os.chmod(entry, 0o777 & ~umask)
-        for entry in files:
-            os.chmod(os.path.join(root, entry) if root else entry, 0o666 & ~umask)

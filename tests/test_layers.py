@@ -64,3 +64,24 @@ def test_every_user_error_has_one_base():
             if public and path.name != "errors.py":
                 bases = {getattr(b, "id", getattr(b, "attr", None)) for b in node.bases}
                 assert "Exception" not in bases, f"{path.name}: {node.name} is not a FommError"
+
+
+REPO = MODULES.parent
+MAX_LINES = 400
+# modules/convert/checkpoint.py is being rewritten for issue 13, which brings it under the bar;
+# tests/test_scripts.py loses its redundant matrix in issue 9's test tier work.
+PENDING = {"modules/convert/checkpoint.py", "tests/test_scripts.py"}
+
+
+def source_files():
+    skip = {"node_modules", ".git"}
+    return sorted(p for p in REPO.rglob("*.py") if not skip.intersection(p.relative_to(REPO).parts))
+
+
+def test_no_source_file_over_400_lines():
+    long = {
+        str(p.relative_to(REPO)): n
+        for p in source_files()
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert set(long) <= PENDING, f"files over {MAX_LINES} lines: {long}"

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from conftest import CASES, FIXTURES, checkpoint_path, config_path
 
-from modules.app.video import VideoWriter, count_frames, has_audio, video_stream_info
+from modules.app.probe import count_frames, ffmpeg_exe, has_audio, video_stream_info
+from modules.app.video import VideoWriter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_MODES = {
@@ -277,11 +278,9 @@ BAD_INPUTS = {
 def bad_files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad")
     audio_only = tmp / "audio_only.m4a"
-    from modules.app.video import _ffmpeg
-
     subprocess.run(
         [
-            _ffmpeg(),
+            ffmpeg_exe(),
             "-v",
             "error",
             "-f",

@@ -11,17 +11,11 @@ import numpy as np
 import pytest
 from skimage.transform import resize
 
-from modules.app.video import (
-    InputError,
-    VideoReader,
-    VideoWriter,
-    add_audio,
-    count_frames,
-    has_audio,
-    read_image,
-    resize_frame,
-    video_stream_info,
-)
+from modules.app.audio import add_audio
+from modules.app.images import read_image, resize_frame
+from modules.app.probe import count_frames, has_audio, video_stream_info
+from modules.app.video import VideoReader, VideoWriter
+from modules.errors import InputError
 
 DEMO = pathlib.Path(__file__).parent / "fixtures" / "tiny-vox" / "demo"
 DRIVING = str(DEMO / "driving.mp4")

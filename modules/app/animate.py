@@ -92,7 +92,8 @@ def parser(prog, description):
 def check(args):
     """Flags that do not go together, and inputs that are missing, before any model loads.
     Returns the expected number of frames (None if unknown)."""
-    from modules.app.video import VideoReader, check_output, load_image
+    from modules.app.images import load_image
+    from modules.app.video import VideoReader, check_output
 
     if args.best_frame is not None and args.find_best_frame:
         raise UsageError(

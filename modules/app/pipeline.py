@@ -14,14 +14,10 @@ import threading
 import numpy as np
 from skimage import img_as_ubyte
 
-from modules.app.video import (
-    InputError,
-    VideoReader,
-    VideoWriter,
-    load_image,
-    resize_frame,
-)
+from modules.app.images import load_image, resize_frame
+from modules.app.video import VideoReader, VideoWriter
 from modules.app.visualize import side_by_side
+from modules.errors import InputError
 
 # From benchmarks/bench.py on the 2-core reference machine (README: Speed): batch 4 is as fast
 # as batch 1 or faster on every target.

@@ -1,184 +1,21 @@
-"""Image and video I/O for the animation pipeline.
+"""Reading and writing videos, streamed frame by frame, never held whole in memory.
 
-Reading follows the original demo.py (imageio v2 + ffmpeg, skimage resize); videos are streamed
-frame by frame, never held whole in memory. Outputs are written beside the target under a
-temporary name and only renamed into place when complete.
+Reading follows the original demo.py (imageio v2 + ffmpeg). Outputs are written beside the
+target under a temporary name (modules/atomic.py) and only renamed into place when complete.
 """
 
 import os
 import re
-import shutil
-import subprocess
-import uuid
 import warnings
 
 import imageio
 import imageio_ffmpeg
 import numpy as np
-from skimage.transform import resize
 
+from modules.app.audio import AUDIO_COPY, add_audio
+from modules.app.probe import check_file, ffmpeg_arg, video_stream_info
+from modules.atomic import discard, temp_beside
 from modules.errors import InputError
-
-__all__ = [
-    "InputError",
-    "load_image",
-    "read_image",
-    "resize_frame",
-    "VideoReader",
-    "VideoWriter",
-    "check_output",
-    "count_frames",
-    "add_audio",
-    "has_audio",
-    "video_stream_info",
-]
-
-
-def _temp_beside(path, make_dir=False):
-    """Create an empty file (or folder) beside `path` under a fresh name; return its path.
-
-    The name keeps the extension (ffmpeg picks the container from it) and matches *.tmp-*.
-    Unlike tempfile's, it gets the usual umask permissions, which the final output keeps.
-    """
-    parent, name = os.path.split(os.path.abspath(path))
-    stem, ext = os.path.splitext(name)
-    tmp = os.path.join(parent, f"{stem}.tmp-{uuid.uuid4().hex[:12]}{ext}")
-    if make_dir:
-        os.mkdir(tmp)
-    else:
-        open(tmp, "xb").close()
-    return tmp
-
-
-def _check_file(path, what):
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{what} not found: '{path}'. Check the path.")
-    if os.path.isdir(path):
-        raise InputError(f"{what} '{path}' is a directory, not a file. Give the path of a file.")
-    return path
-
-
-# ---------------------------------------------------------------------------------------------
-# Images and frames
-
-
-def resize_frame(frame, frame_shape=(256, 256)):
-    """demo.py's `resize(frame, frame_shape)[..., :3]`: float64 (H, W, 3) in [0, 1].
-
-    Grayscale (2-D, 1 channel, or gray + alpha) is repeated to RGB; an alpha channel is dropped.
-    """
-    img = resize(frame, tuple(frame_shape[:2]))
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.shape[-1] < 3:
-        img = np.repeat(img[..., :1], 3, axis=-1)
-    return img[..., :3]
-
-
-def load_image(path):
-    """Read an image file with imageio as demo.py does, unresized (uint8 (H, W) or (H, W, C))."""
-    path = _check_file(path, "Image")
-    try:
-        img = imageio.v2.imread(path)
-    except Exception as e:
-        raise InputError(
-            f"Cannot read image '{path}': not an image file that imageio can read "
-            f"({type(e).__name__}). Use a PNG or JPEG."
-        ) from None
-    img = np.asarray(img)
-    if img.ndim not in (2, 3) or min(img.shape[:2]) < 1:
-        raise InputError(
-            f"Image '{path}' has shape {img.shape}, not (H, W) or (H, W, C). "
-            f"Use a single RGB or grayscale image."
-        )
-    return img
-
-
-def read_image(path, frame_shape=(256, 256)):
-    """Read an image file as demo.py does; returns float64 (H, W, 3) in [0, 1]."""
-    return resize_frame(load_image(path), frame_shape)
-
-
-# ---------------------------------------------------------------------------------------------
-# ffmpeg probing (no ffprobe ships with imageio-ffmpeg, so parse `ffmpeg -i`)
-
-
-def _ffmpeg():
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _arg(path):
-    # An absolute path keeps ffmpeg from reading "name:rest" as a protocol or "-x" as an option.
-    return os.path.abspath(os.fspath(path))
-
-
-def video_stream_info(path):
-    """Container and first video/audio stream of a media file, from `ffmpeg -i`.
-
-    Returns {'format': str, 'duration': float | None,
-             'video': {'codec', 'width', 'height', 'fps'} | None,
-             'audio': {'codec', 'sample_rate', 'channels'} | None}.
-    Raises InputError when the file is missing or ffmpeg cannot open it.
-    """
-    path = _check_file(path, "Media file")
-    proc = subprocess.run(
-        [_ffmpeg(), "-hide_banner", "-nostdin", "-i", _arg(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    text = proc.stderr.decode("utf-8", errors="replace")
-    head = re.search(r"^Input #0, (.+?), from ", text, re.M)
-    if head is None:
-        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-        reason = lines[-1].split("] ")[-1] if lines else "unknown error"
-        raise InputError(
-            f"Cannot open '{path}' as a video: {reason}. Use a video file such as .mp4."
-        )
-    info = {"format": head.group(1), "duration": None, "video": None, "audio": None}
-    m = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
-    if m:
-        info["duration"] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    for kind, rest in re.findall(r"^\s*Stream #0:\d+.*?: (Video|Audio): (.*)$", text, re.M):
-        codec = rest.split(",")[0].split(" ")[0]
-        if kind == "Video" and info["video"] is None:
-            size = re.search(r"\b([1-9]\d*)x([1-9]\d*)\b", rest)
-            fps = re.search(r"([\d.]+)(k?) fps", rest) or re.search(r"([\d.]+)(k?) tbr", rest)
-            info["video"] = {
-                "codec": codec,
-                "width": int(size.group(1)) if size else None,
-                "height": int(size.group(2)) if size else None,
-                "fps": float(fps.group(1)) * (1000 if fps.group(2) else 1) if fps else None,
-            }
-        elif kind == "Audio" and info["audio"] is None:
-            rate = re.search(r"(\d+) Hz", rest)
-            fields = [f.strip() for f in rest.split(",")]
-            info["audio"] = {
-                "codec": codec,
-                "sample_rate": int(rate.group(1)) if rate else None,
-                "channels": fields[2] if len(fields) > 2 else None,
-            }
-    return info
-
-
-def has_audio(path):
-    """True when `path` has an audio stream."""
-    return video_stream_info(path)["audio"] is not None
-
-
-def count_frames(path):
-    """Exact number of video frames (decodes the whole video; slow for long files)."""
-    path = _check_file(path, "Video")
-    try:
-        return imageio_ffmpeg.count_frames_and_secs(_arg(path))[0]
-    except RuntimeError:
-        raise InputError(
-            f"Cannot count the frames of '{path}': ffmpeg cannot decode it. Use a valid video file."
-        ) from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading
 
 # What imageio.v2.get_reader(path) hands to its ffmpeg plugin, as demo.py did. Always ffmpeg (not
 # pillow for .gif), so frames are rgb24 and fps is known.
@@ -194,7 +31,7 @@ class VideoReader:
     """
 
     def __init__(self, path):
-        self.path = _check_file(path, "Driving video")
+        self.path = check_file(path, "Driving video")
         info = video_stream_info(self.path)
         fmt = info["format"]
         if fmt.endswith("_pipe") or fmt == "image2":
@@ -221,7 +58,7 @@ class VideoReader:
             self.num_frames = max(1, int(round(info["duration"] * self.fps)))
 
     def _open(self):
-        path = _arg(self.path)
+        path = ffmpeg_arg(self.path)
         try:
             if os.path.splitext(path)[1].lower() in _IMAGEIO_FFMPEG_EXTS:
                 return imageio.v2.get_reader(path, format="FFMPEG")
@@ -274,9 +111,6 @@ class VideoReader:
     def __exit__(self, *exc):
         self.close()
 
-
-# ---------------------------------------------------------------------------------------------
-# Writing
 
 # extension -> imageio-ffmpeg write_frames arguments
 _X264 = dict(
@@ -363,7 +197,7 @@ class VideoWriter:
         ext = os.path.splitext(path)[1].lower()
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            self._tmp = _temp_beside(self.path, make_dir=self.png_dir)
+            self._tmp = temp_beside(self.path, folder=self.png_dir)
         except OSError as e:
             raise InputError(
                 f"Cannot write '{path}': {e.strerror}. Choose a writable location."
@@ -427,7 +261,7 @@ class VideoWriter:
 
     def _add_audio(self):
         ext = os.path.splitext(self.path)[1].lower()
-        if self.png_dir or ext not in _AUDIO_COPY:
+        if self.png_dir or ext not in AUDIO_COPY:
             what = "a folder of PNG frames" if self.png_dir else f"a '{ext}' file"
             warnings.warn(
                 f"No audio added: '{self.path}' is {what}, which cannot hold audio.", stacklevel=3
@@ -458,10 +292,7 @@ class VideoWriter:
                 pass
         if self._tmp is not None:
             tmp, self._tmp = self._tmp, None
-            if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-            elif os.path.exists(tmp):
-                os.remove(tmp)
+            discard(tmp)
 
     def __enter__(self):
         return self
@@ -478,87 +309,3 @@ class VideoWriter:
             self.abort()
         except Exception:
             pass
-
-
-# ---------------------------------------------------------------------------------------------
-# Audio
-
-# audio codecs each container takes as they are, and what to encode to otherwise
-_AUDIO_COPY = {
-    ".mp4": {"aac", "mp3", "alac", "ac3"},
-    ".m4v": {"aac", "mp3", "alac", "ac3"},
-    ".mov": {"aac", "mp3", "alac", "ac3", "pcm_s16le"},
-    ".mkv": None,
-    ".avi": {"mp3", "aac", "ac3", "pcm_s16le"},
-    ".webm": {"opus", "vorbis"},
-}
-_AUDIO_ENCODE = {".webm": ["-c:a", "libopus", "-b:a", "96k"]}
-
-
-def add_audio(video_path, audio_source, max_seconds=None):
-    """Put the audio track of `audio_source` (the driving video) into `video_path`, in place.
-
-    The audio is cut to `max_seconds` when given. Returns True when audio was added. When it
-    cannot be (the source has no audio, the output is a GIF or PNG frames, ffmpeg fails), this
-    emits a UserWarning saying why, returns False and leaves `video_path` as it was.
-    """
-    video_path = os.fspath(video_path)
-    if os.path.isdir(video_path):
-        warnings.warn(f"No audio added: '{video_path}' is a folder of PNG frames.", stacklevel=2)
-        return False
-    video_path = _check_file(video_path, "Video")
-    ext = os.path.splitext(video_path)[1].lower()
-    if ext not in _AUDIO_COPY:
-        warnings.warn(f"No audio added: a '{ext}' file cannot hold audio.", stacklevel=2)
-        return False
-    audio = video_stream_info(audio_source)["audio"]
-    if audio is None:
-        warnings.warn(f"No audio added: '{audio_source}' has no audio track.", stacklevel=2)
-        return False
-
-    allowed = _AUDIO_COPY[ext]
-    copy = ["-c:a", "copy"]
-    encode = _AUDIO_ENCODE.get(ext, ["-c:a", "aac", "-b:a", "160k"])
-    attempts = [copy, encode] if allowed is None or audio["codec"] in allowed else [encode]
-    extra = ["-t", f"{max_seconds:.6f}"] if max_seconds is not None else []
-    if ext in (".mp4", ".m4v", ".mov"):
-        extra += ["-movflags", "+faststart"]
-    tmp = _temp_beside(video_path)
-    try:
-        for audio_args in attempts:
-            cmd = (
-                [
-                    _ffmpeg(),
-                    "-y",
-                    "-nostdin",
-                    "-v",
-                    "error",
-                    "-i",
-                    _arg(video_path),
-                    "-i",
-                    _arg(audio_source),
-                    "-map",
-                    "0:v",
-                    "-map",
-                    "1:a:0",
-                    "-c:v",
-                    "copy",
-                ]
-                + audio_args
-                + extra
-                + [_arg(tmp)]
-            )
-            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if proc.returncode == 0 and os.path.getsize(tmp) > 0:
-                os.replace(tmp, video_path)
-                return True
-        reason = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        warnings.warn(
-            f"No audio added to '{video_path}': ffmpeg failed"
-            f"{': ' + reason[-1] if reason else ''}.",
-            stacklevel=2,
-        )
-        return False
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

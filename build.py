@@ -43,6 +43,7 @@ def parse(argv):
         help="write quantized TF Lite models to tflite/NAME-MODE/ instead "
         "(the generator is quantized; SavedModels are not rebuilt)",
     )
+    add_mobile_flags(parser)
     parser.add_argument(
         "--loadwithtorch",
         action="store_true",
@@ -67,7 +68,49 @@ def parse(argv):
         )
     if args.quantize and args.nolite:
         raise UsageError("--quantize makes TF Lite models; it does not go with --nolite")
+    check_mobile_flags(args)
     return args
+
+
+def add_mobile_flags(parser):
+    """Mobile-ready TF Lite builds (after the earlier TF port's --staticbatchsize,
+    --predictiononly and --hardcode)."""
+    parser.add_argument(
+        "--static_batch",
+        type=int,
+        metavar="N",
+        help="TF Lite models with static input shapes: batch N (the source is tiled to N)",
+    )
+    parser.add_argument(
+        "--prediction_only",
+        action="store_true",
+        help="the generator's only output is 'prediction'",
+    )
+    parser.add_argument(
+        "--hardcode",
+        metavar="RELATIVE,ADAPT",
+        help="fix process_kp's flags at build time (0 or 1 each, e.g. 1,1 for "
+        "--relative --adapt_scale); they are then no inputs",
+    )
+
+
+def check_mobile_flags(args):
+    """Checks the mobile flags; --hardcode becomes (RELATIVE, ADAPT) ints."""
+    args.mobile = bool(args.static_batch or args.prediction_only or args.hardcode)
+    if args.static_batch is not None and args.static_batch < 1:
+        raise UsageError(f"--static_batch must be at least 1, got {args.static_batch}")
+    if args.mobile and args.nolite:
+        raise UsageError(
+            "--static_batch, --prediction_only and --hardcode make TF Lite models; "
+            "they do not go with --nolite"
+        )
+    if args.hardcode is not None:
+        values = args.hardcode.split(",")
+        if len(values) != 2 or any(v not in ("0", "1") for v in values):
+            raise UsageError(
+                f"--hardcode takes RELATIVE,ADAPT, each 0 or 1 (e.g. 1,1), got '{args.hardcode}'"
+            )
+        args.hardcode = tuple(int(v) for v in values)
 
 
 def targets(args):
@@ -113,14 +156,26 @@ def build(args, name, config, checkpoint):
     model = steps.run(
         f"loading {checkpoint} with {config}", load_model, config, checkpoint, args.loadwithtorch
     )
+    signatures = model.signatures
+    if args.mobile:
+        from modules.signatures import Signatures, hardcoded_flags
+
+        signatures = Signatures(
+            model.config,
+            model.keras_kp_detector,
+            model.keras_generator,
+            static_batch=args.static_batch,
+            prediction_only=args.prediction_only,
+            hardcode=hardcoded_flags(*args.hardcode) if args.hardcode else None,
+        )
     modules = [args.module] if args.module else list(MODULE_NAMES)
-    if not args.quantize:
+    if not (args.quantize or args.mobile):
         for module in modules:
             directory = saved_model_dir(args.saved_models, name, module)
             steps.run(
                 f"SavedModel {os.path.relpath(directory)}",
                 savedmodel.save_saved_model,
-                model.signatures,
+                signatures,
                 module,
                 directory,
             )
@@ -132,7 +187,7 @@ def build(args, name, config, checkpoint):
         flatbuffer = steps.run(
             f"TF Lite {os.path.relpath(path)}",
             tflite.convert_tflite,
-            model.signatures,
+            signatures,
             module,
             args.quantize,
         )

@@ -41,6 +41,10 @@ def grid_sample(image, grid):
     returns [B, N, C]. Zero padding is done by padding the image with one row/column of zeros
     and clamping the sample positions into the padded image: a clamped corner either lands on
     the zero border or gets weight 0, which is exactly what torch gives for outside corners.
+
+    With a static batch (mobile builds) the corners are looked up with 1-D indices into the
+    whole batch, which the mobile GPU delegate takes (it refuses GATHER with 2-D indices);
+    the values are the same.
     """
     height, width, channels = image.shape[1], image.shape[2], image.shape[3]
     padded = tf.pad(image, [[0, 0], [1, 1], [1, 1], [0, 0]])
@@ -63,8 +67,20 @@ def grid_sample(image, grid):
     x1 = tf.minimum(x0 + 1, width + 1)
     y1 = tf.minimum(y0 + 1, height + 1)
 
-    def corner(yi, xi):
-        return tf.gather(flat, yi * (width + 2) + xi, batch_dims=1)
+    batch = image.shape[0]
+    if batch is None:
+
+        def corner(yi, xi):
+            return tf.gather(flat, yi * (width + 2) + xi, batch_dims=1)
+
+    else:
+        size = (height + 2) * (width + 2)
+        offsets = tf.constant(np.arange(batch, dtype=np.int32)[:, None] * size)
+        everything = tf.reshape(flat, [batch * size, channels])
+
+        def corner(yi, xi):
+            index = tf.reshape(yi * (width + 2) + xi + offsets, [-1])
+            return tf.reshape(tf.gather(everything, index), [batch, -1, channels])
 
     return (
         corner(y0, x0) * (wy0 * wx0)[..., None]

@@ -2,7 +2,8 @@
 
 The same tf.functions are called by run.py (Keras), saved as the SavedModels' signatures and
 converted to TF Lite, so the three targets share names, shapes and code. Every batch dimension
-is dynamic. Models without jacobians have no ``*jacobian`` inputs or outputs.
+is dynamic, unless a mobile build asks for a static one. Models without jacobians have no
+``*jacobian`` inputs or outputs.
 """
 
 import inspect
@@ -56,45 +57,75 @@ def kp_dict(inputs, role):
     return kp
 
 
+def hardcoded_flags(relative, adapt):
+    """process_kp's flag values for ``--hardcode RELATIVE,ADAPT``: the jacobian follows the
+    movement, as with the scripts' ``--relative``."""
+    return {
+        "use_relative_movement": float(relative),
+        "use_relative_jacobian": float(relative),
+        "adapt_movement_scale": float(adapt),
+    }
+
+
 class Signatures:
     """The tf.functions of one model: ``kp_detector``, ``process_kp``, ``generator`` and the
     generator's two halves ``encode_source`` / ``animate_encoded`` (the source's features,
-    computed once per video, then the per-frame part)."""
+    computed once per video, then the per-frame part).
 
-    def __init__(self, config, kp_detector, generator):
+    Mobile builds (build.py): ``static_batch`` N gives every input a static shape (batch N for
+    frames and driving keypoints, 1 for the source, which the generator tiles to N);
+    ``prediction_only`` leaves the generator one output, ``prediction``; ``hardcode``
+    (a dict from ``hardcoded_flags``) fixes process_kp's flags, which are then no inputs."""
+
+    def __init__(
+        self,
+        config,
+        kp_detector,
+        generator,
+        static_batch=None,
+        prediction_only=False,
+        hardcode=None,
+    ):
         height, width = config.frame_shape
         channels = config.common["num_channels"]
         num_kp = config.num_kp
         jacobian = config.estimate_jacobian
         self.kp_detector_model = kp_detector
         self.generator_model = generator
+        self.static_batch = static_batch
+        self.hardcode = hardcode
         self.outputs = ["prediction"]
-        if config.dense_motion is not None:
+        if config.dense_motion is not None and not prediction_only:
             self.outputs += ["mask", "deformation"]
             if config.estimate_occlusion_map:
                 self.outputs.append("occlusion_map")
+        # The source (image and keypoints) has batch 1 in static builds.
+        one = 1 if static_batch else None
 
-        image = _spec(None, height, width, channels)
+        image = _spec(static_batch, height, width, channels)
+        source_image = _spec(one, height, width, channels)
         self.kp_detector = named_function(self._kp_detector, {"image": image})
         self.process_kp = named_function(
             self._process_kp,
             {
                 **kp_specs("source", num_kp, jacobian, 1),
-                **kp_specs("driving", num_kp, jacobian),
+                **kp_specs("driving", num_kp, jacobian, static_batch),
                 **kp_specs("initial", num_kp, jacobian, 1),
-                **{flag: _spec() for flag in FLAGS},
+                **({} if hardcode else {flag: _spec() for flag in FLAGS}),
             },
         )
         keypoints = {
-            **kp_specs("source", num_kp, jacobian),
-            **kp_specs("driving", num_kp, jacobian),
+            **kp_specs("source", num_kp, jacobian, one),
+            **kp_specs("driving", num_kp, jacobian, static_batch),
         }
-        self.generator = named_function(self._generator, {"source_image": image, **keypoints})
+        self.generator = named_function(
+            self._generator, {"source_image": source_image, **keypoints}
+        )
 
         # Traced, not run: only the shapes are needed.
         encoded = tf.function(generator.encode).get_concrete_function(image).structured_outputs
-        self.encoded_specs = {f"source_{k}": _spec(None, *v.shape[1:]) for k, v in encoded.items()}
-        self.encode_source = named_function(self._encode_source, {"source_image": image})
+        self.encoded_specs = {f"source_{k}": _spec(one, *v.shape[1:]) for k, v in encoded.items()}
+        self.encode_source = named_function(self._encode_source, {"source_image": source_image})
         self.animate_encoded = named_function(
             self._animate_encoded, {**self.encoded_specs, **keypoints}
         )
@@ -107,13 +138,20 @@ class Signatures:
             f"kp_{role}_jacobian": inputs.get(f"kp_{role}_jacobian")
             for role in ("source", "driving", "initial")
         }
-        return process_kp(**{**inputs, **jacobians})
+        return process_kp(**{**inputs, **jacobians, **(self.hardcode or {})})
 
     def _generator(self, inputs):
+        source_image, kp_source = inputs["source_image"], kp_dict(inputs, "source")
+        if self.static_batch:
+            # The earlier TF port's static builds tile the source to the batch (TILE is a
+            # builtin every delegate takes; broadcasting a batch of 1 is not).
+            source_image = tf.tile(source_image, [self.static_batch, 1, 1, 1])
+            kp_source = {
+                k: tf.tile(v, [self.static_batch] + [1] * (len(v.shape) - 1))
+                for k, v in kp_source.items()
+            }
         out = self.generator_model(
-            inputs["source_image"],
-            kp_driving=kp_dict(inputs, "driving"),
-            kp_source=kp_dict(inputs, "source"),
+            source_image, kp_driving=kp_dict(inputs, "driving"), kp_source=kp_source
         )
         return {k: out[k] for k in self.outputs}
 

@@ -93,10 +93,17 @@ class SavedModels(Source):
 
 class LiteModels(Source):
     """``tflite/NAME/{kp_detector,process_kp,generator}.tflite`` on the LiteRT interpreter,
-    with as many threads as cores (its default is one) and XNNPACK."""
+    with as many threads as cores (its default is one) and XNNPACK.
+
+    Mobile builds work too (build.py --static_batch, --prediction_only, --hardcode): inputs
+    are read from the signatures, batches are padded or split to a static batch, and flags
+    fixed at build time are checked against the ones asked for instead of being passed."""
 
     def __init__(self, directory, build_hint, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
+
+        from modules.export.contract import HARDCODED_FLAGS_METADATA
+        from modules.export.metadata import read_metadata
 
         num_threads = num_threads or os.cpu_count() or 1
         self.interpreters = {}
@@ -112,15 +119,59 @@ class LiteModels(Source):
                     f"cannot load the TF Lite model {path} ({error}); rebuild it with: {build_hint}"
                 ) from None
             self.interpreters[module] = interpreter
+            with open(path, "rb") as f:
+                hardcoded = read_metadata(f.read(), HARDCODED_FLAGS_METADATA) or {}
             for key, name in signatures.items():
-                setattr(self, name, _LiteSignature(runners[key]))
+                setattr(self, name, _LiteSignature(runners[key], hardcoded, path))
         shape = self.interpreters["kp_detector"].get_signature_runner().get_input_details()
         self.describe(shape["image"]["shape_signature"][1:3])
 
 
 class _LiteSignature:
-    def __init__(self, runner):
+    def __init__(self, runner, hardcoded, path):
         self.runner = runner
+        self.hardcoded = hardcoded
+        self.path = path
+        # name -> static batch (None: dynamic or no batch dimension)
+        self.static = {
+            name: int(d["shape_signature"][0])
+            if len(d["shape_signature"]) and d["shape_signature"][0] > 0
+            else None
+            for name, d in runner.get_input_details().items()
+        }
 
     def __call__(self, **inputs):
-        return self.runner(**{k: np.asarray(v, np.float32) for k, v in inputs.items()})
+        for flag, value in self.hardcoded.items():
+            if float(inputs.pop(flag)) != value:
+                raise UsageError(_hardcode_message(self.path, self.hardcoded))
+        inputs = {k: np.asarray(v, np.float32) for k, v in inputs.items()}
+        # Inputs whose static batch differs from the given one carry the frames (the source's
+        # have batch 1 in every build): a shorter batch is padded with copies of its last
+        # item, a longer one runs in pieces.
+        framed = [k for k, n in self.static.items() if n and len(inputs[k]) != n]
+        if not framed:
+            return self.runner(**inputs)
+        size = self.static[framed[0]]
+        count = len(inputs[framed[0]])
+        pieces = []
+        for start in range(0, count, size):
+            feed = dict(inputs)
+            for k in framed:
+                piece = inputs[k][start : start + size]
+                pad = np.repeat(piece[-1:], size - len(piece), axis=0)
+                feed[k] = np.concatenate([piece, pad]) if len(pad) else piece
+            used = min(size, count - start)
+            pieces.append({k: v[:used] for k, v in self.runner(**feed).items()})
+        return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+
+
+def _hardcode_message(path, hardcoded):
+    relative = hardcoded["use_relative_movement"] > 0.5
+    adapt = hardcoded["adapt_movement_scale"] > 0.5
+    wanted = " ".join(
+        flag for flag, on in (("--relative", relative), ("--adapt_scale", adapt)) if on
+    )
+    return (
+        f"{path} was built with --hardcode {int(relative)},{int(adapt)}: run with "
+        f"{wanted or 'neither --relative nor --adapt_scale'}, or build without --hardcode"
+    )

@@ -45,3 +45,7 @@ def tflite_path(folder, module):
 def build_hint(name, quantize=None):
     """The command that builds what a script needs."""
     return f"python build.py --model {name}" + (f" --quantize {quantize}" if quantize else "")
+
+
+# TF Lite metadata entry of a process_kp built with --hardcode: JSON {flag: 0.0 or 1.0}.
+HARDCODED_FLAGS_METADATA = "fomm_hardcoded_flags"

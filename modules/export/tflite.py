@@ -17,7 +17,14 @@ from tensorflow.python.framework.convert_to_constants import (
 )
 
 from modules.errors import ExportError
-from modules.export.contract import MODULES, QUANTIZED_MODULES, tflite_path
+from modules.export.contract import (
+    HARDCODED_FLAGS_METADATA,
+    MODULES,
+    QUANTIZED_MODULES,
+    tflite_path,
+)
+from modules.export.gpu import gpu_section
+from modules.export.metadata import add_metadata, read_metadata
 from modules.export.quantize import keep_int8_only
 from modules.export.savedmodel import signature_functions
 from modules.signatures import named_function
@@ -62,6 +69,8 @@ def convert_tflite(signatures, module, quantize=None):
     custom = [name for name in tflite_ops(flatbuffer) if not name.isupper()]
     if custom:
         raise ExportError(f"{module} converted with non-builtin ops {custom}")
+    if module == "process_kp" and signatures.hardcode:
+        flatbuffer = add_metadata(flatbuffer, HARDCODED_FLAGS_METADATA, signatures.hardcode)
     return flatbuffer
 
 
@@ -100,7 +109,8 @@ def tflite_ops(flatbuffer):
 
 def ops_report(folder):
     """OPS.md for the TF Lite models in ``folder``: each model's signatures (names, shapes with
-    -1 for the dynamic batch, dtypes) and the operators it contains, for choosing a delegate."""
+    -1 for the dynamic batch, dtypes), the operators it contains and what the mobile GPU
+    delegate would leave to the CPU, for choosing a delegate."""
     from ai_edge_litert.interpreter import Interpreter
 
     lines = [
@@ -128,7 +138,11 @@ def ops_report(folder):
                     shape = [int(v) for v in d["shape_signature"]]
                     lines.append(f"- {kind} `{tensor}`: {d['dtype'].__name__} {shape}")
             lines.append("")
+        hardcoded = read_metadata(flatbuffer, HARDCODED_FLAGS_METADATA)
+        if hardcoded:
+            lines += [f"Flags fixed at build time (`{HARDCODED_FLAGS_METADATA}`): {hardcoded}", ""]
         lines += ["| operator | count |", "|---|---|"]
         lines += [f"| {op} | {count} |" for op, count in tflite_ops(flatbuffer).items()]
         lines.append("")
+        lines += gpu_section(flatbuffer)
     return "\n".join(lines)

@@ -32,12 +32,12 @@ def add_flags(parser):
 
 
 def load_models(args):
-    from modules.app.sources import KerasModels
+    from modules.convert.model import load_model
 
-    return KerasModels(
+    return load_model(
         args.config or cli.config_path(args.model),
         args.checkpoint or cli.checkpoint_path(args.model),
-        args.loadwithtorch,
+        use_torch=args.loadwithtorch,
     )
 
 

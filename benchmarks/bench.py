@@ -23,11 +23,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from modules.app.cli import import_tensorflow, quiet  # noqa: E402
+from modules.export.contract import QUANTIZATIONS, build_name  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "config", "vox-256.yaml")
 EXAMPLE_SOURCE = os.path.join(ROOT, "example", "source.png")
 EXAMPLE_DRIVING = os.path.join(ROOT, "example", "driving.mp4")
-TARGETS = ("keras", "savedmodel", "tflite", "tflite-float16", "tflite-dynamic")
+# tflite, tflite-float16, tflite-dynamic: build.py's folder names of the TF Lite builds
+TARGETS = ("keras", "savedmodel", *(build_name("tflite", q) for q in (None, *QUANTIZATIONS)))
 # The original PyTorch on the same 2-core machine (issue #5, re-measured: README, Speed):
 # generator 0.69 s/frame + keypoint detector 0.028 s/frame at batch 1.
 ORIGINAL_SECONDS_PER_FRAME = 0.69 + 0.028
@@ -117,7 +119,7 @@ def build_exports(workdir):
     """The random model's weights, SavedModels and three TF Lite variants, in ``workdir``."""
     from modules.atomic import write_file
     from modules.export import savedmodel, tflite
-    from modules.export.contract import MODULE_NAMES, QUANTIZATIONS, tflite_dir, tflite_path
+    from modules.export.contract import MODULE_NAMES, tflite_dir, tflite_path
 
     model = random_model()
     save_weights(model, os.path.join(workdir, "weights.npz"))
@@ -135,10 +137,10 @@ def build_exports(workdir):
 
 
 def load_target(target, workdir):
-    from modules.app.sources import KerasModels, LiteModels, SavedModels
+    from modules.app.sources import LiteModels, SavedModels
 
     if target == "keras":
-        return KerasModels.from_model(load_weights(os.path.join(workdir, "weights.npz")))
+        return load_weights(os.path.join(workdir, "weights.npz"))
     if target == "savedmodel":
         return SavedModels(os.path.join(workdir, "saved"), "benchmarks/bench.py")
     return LiteModels(os.path.join(workdir, target), "benchmarks/bench.py")

@@ -90,6 +90,10 @@ class OcclusionAwareGenerator(Prebuilt, keras.Model):
             out = grid_sample_2d(out, deformation)
             if "occlusion_map" in motion:
                 out = out * resize_bilinear(motion["occlusion_map"], height, width)
+        else:
+            # The original decodes the source's features for every driving frame: B frames in,
+            # B predictions out (all equal without motion), also from an encoded batch of 1.
+            out = out + tf.zeros_like(kp_driving["value"][:, :1, :1, None])
         for block in self.bottleneck:
             out = block(out)
         for block in self.up_blocks:

@@ -175,3 +175,10 @@ class Signatures:
             "encode_source": self.encode_source,
             "animate_encoded": self.animate_encoded,
         }
+
+    def input_shapes(self):
+        """Name -> {input name: shape}, as ``NumpyModel`` reads them."""
+        return {
+            name: {spec.name: spec.shape for spec in function.input_signature}
+            for name, function in self.functions().items()
+        }

@@ -15,6 +15,7 @@ import numpy as np
 from skimage import img_as_ubyte
 
 from modules.app.images import load_image, resize_frame
+from modules.app.sources import ModelSource
 from modules.app.video import VideoReader, VideoWriter
 from modules.app.visualize import side_by_side
 from modules.errors import InputError
@@ -54,10 +55,10 @@ def normalized_shape(kp_value, hull_area):
 
 
 class Animation:
-    """Animates one source image with one driving video using ``models`` (a modules.app.sources
-    model source) and writes the frames to an output path."""
+    """Animates one source image with one driving video using ``models`` and writes the
+    frames to an output path."""
 
-    def __init__(self, models, settings):
+    def __init__(self, models: ModelSource, settings: Settings):
         self.models = models
         self.settings = settings
 
@@ -162,23 +163,35 @@ class Animation:
 
     def find_best_frame(self, reader, kp_source):
         """demo.py's ``find_best_frame`` with the model's own keypoints instead of face
-        landmarks: the frame whose normalized keypoints are closest to the source's. Prints
-        it as demo.py does and returns its keypoints."""
+        landmarks (see ``BestFrame``). Prints the frame as demo.py does and returns its
+        keypoints."""
+        search = BestFrame(kp_source)
+        for batch in prefetch(self.batches(reader, 0)):
+            search.add(self.models.kp_detector(image=batch))
+        print(f"Best frame: {search.index}")
+        return search.keypoints
+
+
+class BestFrame:
+    """demo.py's ``find_best_frame`` over keypoints that arrive in batches: the first frame
+    whose normalized keypoints (``normalized_shape``) are closest, in summed squared distance,
+    to the source's. ``index`` and ``keypoints`` (batch 1) are the best frame so far."""
+
+    def __init__(self, kp_source):
         from modules.hull import convex_hull_area
 
-        target = normalized_shape(kp_source["value"][0], convex_hull_area)
-        best, best_norm, best_kp, index = 0, float("inf"), None, 0
-        for batch in prefetch(self.batches(reader, 0)):
-            kp = self.models.kp_detector(image=batch)
-            for i in range(len(batch)):
-                norm = float(
-                    ((target - normalized_shape(kp["value"][i], convex_hull_area)) ** 2).sum()
-                )
-                if norm < best_norm:
-                    best, best_norm, best_kp = index + i, norm, take(kp, i)
-            index += len(batch)
-        print(f"Best frame: {best}")
-        return best_kp
+        self.hull_area = convex_hull_area
+        self.target = normalized_shape(kp_source["value"][0], convex_hull_area)
+        self.index, self.keypoints, self.distance, self.count = 0, None, float("inf"), 0
+
+    def add(self, kp):
+        """Keypoints of the next frames: ``{'value': [B, K, 2], ...}``."""
+        for i in range(len(kp["value"])):
+            shape = normalized_shape(kp["value"][i], self.hull_area)
+            distance = float(((self.target - shape) ** 2).sum())
+            if distance < self.distance:
+                self.index, self.keypoints, self.distance = self.count + i, take(kp, i), distance
+        self.count += len(kp["value"])
 
 
 def side_by_side_frame(source_view, kp_source, driving, kp_driving, result, kp_norm, i):

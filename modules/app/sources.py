@@ -1,72 +1,59 @@
 """Where the three models come from: the Keras models (run.py), the SavedModels (test.py) or
 the TF Lite models (testlite.py).
 
-All three give the same interface, so one pipeline serves them: ``kp_detector``,
-``process_kp``, ``generator``, ``encode_source`` and ``animate_encoded`` take keyword numpy
-arrays and return dicts of numpy arrays; ``frame_shape``, ``num_kp`` and ``has_jacobian``
-describe the model.
+All three are ``ModelSource``s, so one pipeline serves them. Each is a
+``modules.numpy_model.NumpyModel``: the model's signatures behind one numpy adapter, with
+``frame_shape``, ``num_kp`` and ``has_jacobian`` read from the signatures' input shapes.
+The Keras models are ``modules.convert.model.Model`` (``load_model``) itself.
 """
 
 import os
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from modules.errors import UsageError
 from modules.export.contract import MODULES
+from modules.numpy_model import NumpyModel
+
+Arrays = dict[str, np.ndarray]
 
 
-class Source:
-    """The model-description part of the interface, read from the kp_detector's outputs."""
+@runtime_checkable
+class ModelSource(Protocol):
+    """What the pipeline needs of a model. The methods take keyword arrays (numpy or tf) with
+    the names of the README's signature table and return dicts of numpy arrays."""
 
-    def describe(self, frame_shape):
-        self.frame_shape = tuple(frame_shape)
-        out = self.kp_detector(image=np.zeros((1, *self.frame_shape, 3), np.float32))
-        self.num_kp = out["value"].shape[1]
-        self.has_jacobian = "jacobian" in out
+    frame_shape: tuple[int, int]  # (height, width) of the images the models take
+    num_kp: int
+    has_jacobian: bool  # whether keypoints carry ``*_jacobian`` arrays
 
+    def kp_detector(self, *, image) -> Arrays:
+        """``image`` [B, H, W, 3] -> ``value`` [B, K, 2] (and ``jacobian`` [B, K, 2, 2])."""
 
-class KerasModels(Source):
-    """``load_model(config, checkpoint)``: the Keras models, run directly."""
+    def process_kp(self, **keypoints_and_flags) -> Arrays:
+        """Source, driving and initial keypoints and the three flags -> normalized driving
+        keypoints."""
 
-    def __init__(self, config_path, checkpoint_path, use_torch=False):
-        from modules.convert.model import load_model
+    def generator(self, **images_and_keypoints) -> Arrays:
+        """``source_image`` and source and driving keypoints -> ``prediction`` (and the dense
+        motion's outputs)."""
 
-        self.wrap(load_model(config_path, checkpoint_path, use_torch=use_torch))
+    def encode_source(self, *, source_image) -> Arrays:
+        """The generator's per-video part: ``source_features``, ``source_motion_image``."""
 
-    @classmethod
-    def from_model(cls, model):
-        """From a ``modules.convert.model.Model`` already in memory."""
-        source = cls.__new__(cls)
-        source.wrap(model)
-        return source
-
-    def wrap(self, model):
-        self.keras = model
-        for name in ("kp_detector", "process_kp", "generator", "encode_source", "animate_encoded"):
-            setattr(self, name, getattr(model, name))
-        self.frame_shape = model.config.frame_shape
-        self.num_kp = model.config.num_kp
-        self.has_jacobian = model.config.estimate_jacobian
+    def animate_encoded(self, **encoded_and_keypoints) -> Arrays:
+        """The generator's per-frame part, from ``encode_source``'s outputs and keypoints."""
 
 
-class _SavedSignature:
-    def __init__(self, function):
-        self.function = function
-
-    def __call__(self, **inputs):
-        import tensorflow as tf
-
-        out = self.function(**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})
-        return {k: v.numpy() for k, v in out.items()}
-
-
-class SavedModels(Source):
+class SavedModels(NumpyModel):
     """``saved_models/NAME/{kp_detector,process_kp,generator}/`` as written by build.py."""
 
     def __init__(self, directory, build_hint):
         import tensorflow as tf
 
         self.loaded = {}
+        functions, input_shapes = {}, {}
         for module, signatures in MODULES.items():
             path = os.path.join(directory, module)
             if not os.path.isfile(os.path.join(path, "saved_model.pb")):
@@ -84,14 +71,13 @@ class SavedModels(Source):
                         f"the SavedModel {path} has no signature '{key}'; "
                         f"rebuild it with: {build_hint}"
                     )
-                setattr(self, name, _SavedSignature(self.loaded[module].signatures[key]))
-        image = (
-            self.loaded["kp_detector"].signatures["serving_default"].structured_input_signature[1]
-        )
-        self.describe(image["image"].shape[1:3])
+                functions[name] = self.loaded[module].signatures[key]
+                specs = functions[name].structured_input_signature[1]
+                input_shapes[name] = {k: spec.shape for k, spec in specs.items()}
+        super().__init__(functions, input_shapes)
 
 
-class LiteModels(Source):
+class LiteModels(NumpyModel):
     """``tflite/NAME/{kp_detector,process_kp,generator}.tflite`` on the LiteRT interpreter,
     with as many threads as cores (its default is one) and XNNPACK.
 
@@ -107,6 +93,7 @@ class LiteModels(Source):
 
         num_threads = num_threads or os.cpu_count() or 1
         self.interpreters = {}
+        functions, input_shapes = {}, {}
         for module, signatures in MODULES.items():
             path = os.path.join(directory, f"{module}.tflite")
             if not os.path.isfile(path):
@@ -122,12 +109,16 @@ class LiteModels(Source):
             with open(path, "rb") as f:
                 hardcoded = read_metadata(f.read(), HARDCODED_FLAGS_METADATA) or {}
             for key, name in signatures.items():
-                setattr(self, name, _LiteSignature(runners[key], hardcoded, path))
-        shape = self.interpreters["kp_detector"].get_signature_runner().get_input_details()
-        self.describe(shape["image"]["shape_signature"][1:3])
+                functions[name] = _LiteRunner(runners[key], hardcoded, path)
+                details = runners[key].get_input_details()
+                input_shapes[name] = {k: d["shape_signature"] for k, d in details.items()}
+        super().__init__(functions, input_shapes)
 
 
-class _LiteSignature:
+class _LiteRunner:
+    """One signature of a TF Lite model on float32 numpy inputs (from ``NumpyModel``): the
+    static batch of a mobile build and the flags it fixed, which are checked, not passed."""
+
     def __init__(self, runner, hardcoded, path):
         self.runner = runner
         self.hardcoded = hardcoded
@@ -144,7 +135,6 @@ class _LiteSignature:
         for flag, value in self.hardcoded.items():
             if float(inputs.pop(flag)) != value:
                 raise UsageError(_hardcode_message(self.path, self.hardcoded))
-        inputs = {k: np.asarray(v, np.float32) for k, v in inputs.items()}
         # Inputs whose static batch differs from the given one carry the frames (the source's
         # have batch 1 in every build): a shorter batch is padded with copies of its last
         # item, a longer one runs in pieces.

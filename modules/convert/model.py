@@ -1,6 +1,5 @@
 """``load_model``: the three Keras models of one config + checkpoint, behind the public API."""
 
-import numpy as np
 import tensorflow as tf
 
 from modules.convert.checkpoint import read_state_dicts
@@ -8,6 +7,7 @@ from modules.convert.config import load_config
 from modules.convert.weights import load_state_dict
 from modules.generator import OcclusionAwareGenerator
 from modules.keypoint_detector import KPDetector
+from modules.numpy_model import NumpyModel
 from modules.runtime import exact_float32
 from modules.signatures import Signatures
 
@@ -20,20 +20,9 @@ def build_models(config):
     )
 
 
-class NumpyFunction:
-    """Calls a signature function with keyword arrays (numpy or tf), returns numpy arrays."""
-
-    def __init__(self, function):
-        self.function = function
-
-    def __call__(self, **inputs):
-        out = self.function(**{k: np.asarray(v, dtype=np.float32) for k, v in inputs.items()})
-        return {k: v.numpy() for k, v in out.items()}
-
-
-class Model:
+class Model(NumpyModel):
     """One FOMM model. ``kp_detector``, ``process_kp`` and ``generator`` take keyword arrays
-    and return dicts of numpy arrays (see README: Model API); ``encode_source`` and
+    and return dicts of numpy arrays (see README: Python API); ``encode_source`` and
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
     ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves and
     ``signatures`` the tf.functions that build.py exports."""
@@ -43,8 +32,7 @@ class Model:
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
         self.signatures = Signatures(config, kp_detector, generator)
-        for name, function in self.signatures.functions().items():
-            setattr(self, name, NumpyFunction(function))
+        super().__init__(self.signatures.functions(), self.signatures.input_shapes())
 
 
 def load_model(config_path, checkpoint_path, use_torch=False):

@@ -1,14 +1,12 @@
 """Reading the original's config files and reporting bad ones by field name."""
 
-import pathlib
-
 import pytest
 import yaml
-from conftest import config_path
+from helpers import ROOT, config_path
 
 from modules.convert.config import ConfigError, load_config
 
-CONFIGS = sorted(pathlib.Path("config").glob("*.yaml"))
+CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
 
 
 def test_the_eight_original_configs_are_there():

@@ -1,5 +1,6 @@
 """build.py's exports beyond parity (which test_networks checks for every target): builtin
-ops only, servable signatures, dynamic batch, quantized models, atomic and clear failures."""
+ops only, servable signatures, dynamic batch, quantized models, atomic and clear failures.
+Everything that builds is in the slow tier."""
 
 import os
 import re
@@ -9,8 +10,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     IMAGE_TOL,
+    ROOT,
     build,
     checkpoint_path,
     config_path,
@@ -20,43 +22,44 @@ from conftest import (
 )
 
 from modules.atomic import replacing
-from modules.export.contract import QUANTIZATIONS
+from modules.export.contract import MODULE_NAMES, QUANTIZATIONS, tflite_dir, tflite_path
 from modules.export.tflite import tflite_ops
-
-MODULE_FILES = ("kp_detector", "process_kp", "generator")
 
 
 def run_build(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, os.path.abspath("build.py"), *args],
+        [sys.executable, str(ROOT / "build.py"), *args],
         capture_output=True,
         text=True,
         cwd=cwd,
     )
 
 
+@pytest.mark.slow
 def test_tflite_models_use_builtin_ops_only(built, case):
-    for module in MODULE_FILES:
-        with open(built(case) / "tflite" / case / f"{module}.tflite", "rb") as f:
+    for module in MODULE_NAMES:
+        with open(tflite_path(built(case) / "tflite" / case, module), "rb") as f:
             ops = tflite_ops(f.read())
         assert ops and all(name.isupper() for name in ops), f"{module}: {ops}"
         assert not any(name.startswith("Flex") for name in ops)
         assert "VAR_HANDLE" not in ops and "READ_VARIABLE" not in ops
 
 
+@pytest.mark.slow
 def test_ops_report_lists_every_model(built, case):
     report = (built(case) / "tflite" / case / "OPS.md").read_text()
-    for module in MODULE_FILES:
+    for module in MODULE_NAMES:
         assert f"## {module}.tflite" in report
     assert "- input `image`: float32 [-1, 256, 256, 3]" in report
     assert "Signature `animate_encoded`:" in report
     assert "| GATHER |" in report
 
 
+@pytest.mark.slow
 def test_committed_ops_md_has_the_same_operators(built):
     """OPS.md at the top of the project documents the full-size vox models; the tiny vox
     model has the same architecture, so the same operators."""
-    committed = open("OPS.md").read()
+    committed = (ROOT / "OPS.md").read_text()
     tiny = (built("tiny-vox") / "tflite" / "tiny-vox" / "OPS.md").read_text()
 
     def operators(report):
@@ -69,11 +72,11 @@ def test_committed_ops_md_has_the_same_operators(built):
     assert operators(committed) == operators(tiny)
 
 
+@pytest.mark.slow
 def test_saved_model_cli_shows_the_signatures(built):
     path = built("tiny-vox") / "saved_models" / "tiny-vox" / "generator"
-    cli = shutil.which("saved_model_cli")
-    if cli is None:
-        pytest.skip("saved_model_cli is not on PATH")
+    # Installed beside this Python by the tensorflow package, whether or not a venv is active.
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     out = subprocess.run(
         [cli, "show", "--dir", str(path), "--all"], capture_output=True, text=True, check=True
     ).stdout
@@ -90,6 +93,7 @@ def test_saved_model_cli_shows_the_signatures(built):
     assert "shape: (-1, 256, 256, 3)" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["savedmodel", "tflite"])
 def test_same_files_serve_batch_8(target_model, target):
     """One export, several batch sizes, including one larger than any used before."""
@@ -110,14 +114,15 @@ def test_same_files_serve_batch_8(target_model, target):
     assert np.abs(out["prediction"][6:8] - ref["prediction_abs"][:2]).max() <= IMAGE_TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize", QUANTIZATIONS)
 def test_quantized_tflite_runs_and_reports_psnr(tmp_path, quantize):
     from modules.app.sources import LiteModels
 
     build("tiny-vox", tmp_path, "--quantize", quantize)
-    folder = tmp_path / "tflite" / f"tiny-vox-{quantize}"
+    folder = tflite_dir(tmp_path / "tflite", "tiny-vox", quantize)
     assert not (tmp_path / "saved_models").exists()
-    with open(folder / "generator.tflite", "rb") as f:
+    with open(tflite_path(folder, "generator"), "rb") as f:
         flatbuffer = f.read()
     assert all(name.isupper() for name in tflite_ops(flatbuffer))
     if quantize == "dynamic":
@@ -158,6 +163,7 @@ def weight_names(flatbuffer):
     return names[schema.TensorType.INT8], names[schema.TensorType.FLOAT32]
 
 
+@pytest.mark.slow
 def test_failed_build_keeps_the_previous_models(tmp_path):
     build("tiny-vox", tmp_path, "--module", "kp_detector")
     saved = tmp_path / "saved_models" / "tiny-vox" / "kp_detector"
@@ -226,13 +232,14 @@ def test_missing_checkpoint_says_where_to_put_it(tmp_path):
 
 def project_copy(tmp_path):
     """The scripts, modules and configs in an empty folder: its checkpoint/ is ours to fill."""
-    shutil.copytree("config", tmp_path / "config")
-    shutil.copytree("modules", tmp_path / "modules")
-    shutil.copy("build.py", tmp_path)
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    shutil.copytree(ROOT / "modules", tmp_path / "modules")
+    shutil.copy(ROOT / "build.py", tmp_path)
     (tmp_path / "checkpoint").mkdir()
     return tmp_path
 
 
+@pytest.mark.slow
 def test_all_builds_every_config_with_a_checkpoint(tmp_path):
     """--all finds NAME-cpk.pth.tar and NAME.pth.tar (the published fashion checkpoint's name)."""
     project = project_copy(tmp_path)
@@ -253,6 +260,7 @@ def test_all_builds_every_config_with_a_checkpoint(tmp_path):
     assert "tiny-mgif.pth.tar" in result.stdout and "done in" in result.stdout
 
 
+@pytest.mark.slow
 def test_loadwithtorch_builds_the_same_keypoints(tmp_path):
     pytest.importorskip("torch")
     import tensorflow as tf

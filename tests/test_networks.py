@@ -3,7 +3,7 @@ its SavedModels reloaded from disk and its TF Lite models on the LiteRT interpre
 
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     IMAGE_TOL,
     KP_TOL,
     MODES,
@@ -147,3 +147,13 @@ def test_encoded_source(target_model, case, target, mode):
         assert_close(
             f"prediction {frames}", out["prediction"], ref[f"prediction_{mode}"][frames], IMAGE_TOL
         )
+
+
+def test_sources_describe_the_model_from_their_signatures(target_model, case, target):
+    from modules.app.sources import ModelSource
+
+    model = target_model(case, target)
+    config = tiny_model(case).config
+    assert isinstance(model, ModelSource)
+    assert model.frame_shape == config.frame_shape
+    assert (model.num_kp, model.has_jacobian) == (config.num_kp, config.estimate_jacobian)

@@ -4,7 +4,7 @@ anti-alias kernel against the buffer stored in the original's checkpoints."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import checkpoint_path
+from helpers import checkpoint_path
 
 from modules import ops
 from modules.convert.checkpoint import read_state_dicts

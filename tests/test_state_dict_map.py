@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import FIXTURES
+from helpers import FIXTURES, ROOT
 
 from modules.convert.config import load_config
 from modules.convert.model import build_models
@@ -14,7 +14,7 @@ ORIGINAL = json.loads((FIXTURES / "original_state_dicts.json").read_text())
 
 @pytest.mark.parametrize("config_name", sorted(ORIGINAL))
 def test_key_and_shape_map(config_name):
-    kp_detector, generator = build_models(load_config(f"config/{config_name}"))
+    kp_detector, generator = build_models(load_config(ROOT / "config" / config_name))
     for part, model in (("kp_detector", kp_detector), ("generator", generator)):
         got = [(key, list(entry.shape)) for key, entry in torch_state(model).items()]
         want = list(ORIGINAL[config_name][part].items())

@@ -8,7 +8,7 @@ reference outputs, so they are checked for structure, shapes and finite values.
 import numpy as np
 import pytest
 import yaml
-from conftest import config_path
+from helpers import config_path
 
 from modules.convert.config import load_config
 from modules.convert.model import Model, build_models
@@ -43,7 +43,14 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("name", VARIANTS)
+# Three variants in the fast tier (the other switches are in the slow one): no jacobians, no
+# dense motion network (one prediction per driving frame) and another number of keypoints.
+FAST = ("zero-order (no jacobian)", "no dense motion network", "num_kp 5")
+
+
+@pytest.mark.parametrize(
+    "name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in VARIANTS]
+)
 def test_variant_runs_with_documented_signatures(tmp_path, name):
     model = variant_model(tmp_path, VARIANTS[name])
     config = model.config
@@ -53,6 +60,11 @@ def test_variant_runs_with_documented_signatures(tmp_path, name):
     source = rng.random((1, height, width, 3), dtype=np.float32)
     driving = rng.random((2, height, width, 3), dtype=np.float32)
 
+    assert (model.frame_shape, model.num_kp, model.has_jacobian) == (
+        (height, width),
+        num_kp,
+        jacobian,
+    )
     kp_source = model.kp_detector(image=source)
     kp_driving = model.kp_detector(image=driving)
     assert set(kp_driving) == ({"value", "jacobian"} if jacobian else {"value"})
@@ -79,8 +91,14 @@ def test_variant_runs_with_documented_signatures(tmp_path, name):
             {"occlusion_map"} if config.estimate_occlusion_map else set()
         )
     assert set(out) == expected
-    batch = 2 if config.dense_motion is not None else 1
-    assert out["prediction"].shape == (batch, height, width, 3)
+    assert out["prediction"].shape == (2, height, width, 3)
+    encoded = model.encode_source(source_image=source)
+    split = model.animate_encoded(
+        **encoded, **named("source", kp_source), **named("driving", kp_norm)
+    )
+    np.testing.assert_allclose(split["prediction"], out["prediction"], atol=1e-6)
+    if config.dense_motion is None:  # nothing moves: every driving frame gives the same image
+        np.testing.assert_array_equal(out["prediction"][0], out["prediction"][1])
     if "mask" in out:
         scale = config.dense_motion["scale_factor"]
         h, w = int(np.ceil(height * scale)), int(np.ceil(width * scale))

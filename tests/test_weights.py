@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import checkpoint_path, config_path
+from helpers import checkpoint_path, config_path
 
 from modules import load_model
 from modules.convert.checkpoint import read_state_dicts

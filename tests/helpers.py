@@ -1,0 +1,162 @@
+"""What the tests share: the reference fixtures of the original, the tiny models, the
+tolerances (tests/fixtures/README.md) and the build of the exports. Imported by the tests
+(conftest.py keeps only the fixtures)."""
+
+import functools
+import importlib
+import os
+import pathlib
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import imageio.v2 as imageio  # noqa: E402
+import numpy as np  # noqa: E402
+
+TESTS = pathlib.Path(__file__).resolve().parent
+ROOT = TESTS.parent  # the repository, whatever the working directory
+FIXTURES = TESTS / "fixtures"
+CASES = ("tiny-vox", "tiny-mgif")
+MODES = {  # fixture suffix -> process_kp flags (relative movement, relative jacobian, adapt)
+    "abs": (0.0, 0.0, 0.0),
+    "rel": (1.0, 1.0, 0.0),
+    "rel_adapt": (1.0, 1.0, 1.0),
+}
+# Tolerances of tests/fixtures/README.md.
+KP_TOL = 5e-5
+IMAGE_TOL = 1e-4
+
+
+def case_dir(case):
+    return FIXTURES / case
+
+
+def config_path(case):
+    return case_dir(case) / "config.yaml"
+
+
+def checkpoint_path(case):
+    return case_dir(case) / f"{case}-cpk.pth.tar"
+
+
+@functools.cache
+def reference(case):
+    with np.load(case_dir(case) / "reference.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def images(case):
+    """(source [1, H, W, 3], driving [N, H, W, 3]) as the model inputs: uint8 / 255."""
+    ref = reference(case)
+    return (
+        ref["source_uint8"][None].astype(np.float32) / 255,
+        ref["driving_uint8"].astype(np.float32) / 255,
+    )
+
+
+@functools.cache
+def tiny_model(case):
+    from modules import load_model
+
+    return load_model(config_path(case), checkpoint_path(case))
+
+
+def assert_close(name, got, want, tol):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"{name}: shape {got.shape} != reference {want.shape}"
+    diff = float(np.max(np.abs(got.astype(np.float64) - want)))
+    assert diff <= tol, f"{name}: max abs difference {diff:.3g} > {tol:g}"
+
+
+TARGETS = ("keras", "savedmodel", "tflite")
+
+
+def build(case, root, *flags):
+    """Runs build.py for a tiny case into ``root`` (saved_models/ and tflite/ below it)."""
+    import build as build_script
+
+    build_script.main(
+        [
+            "--model",
+            case,
+            "--config",
+            str(config_path(case)),
+            "--checkpoint",
+            str(checkpoint_path(case)),
+            "--saved_models",
+            str(root / "saved_models"),
+            "--tflite",
+            str(root / "tflite"),
+            *flags,
+        ]
+    )
+
+
+# The scripts (run.py, test.py, testlite.py) on the tiny models
+
+
+def demo(case):
+    return FIXTURES / case / "demo"
+
+
+def model_args(script, case, built):
+    """The flags that point a script at a tiny model."""
+    if script == "run.py":
+        return [
+            "--model",
+            case,
+            "--config",
+            str(config_path(case)),
+            "--checkpoint",
+            str(checkpoint_path(case)),
+        ]
+    if script == "test.py":
+        return ["--model", case, "--saved_models", str(built(case) / "saved_models")]
+    return ["--model", case, "--tflite", str(built(case) / "tflite")]
+
+
+def main_of(script):
+    return importlib.import_module(script[:-3]).main
+
+
+def run_in_process(script, args):
+    """Runs a script's main() in this process (saves TensorFlow's start-up per run)."""
+    try:
+        code = main_of(script)(args)
+    except SystemExit as exit:
+        code = exit.code
+    assert code in (0, None), f"{script} {' '.join(args)} exited with {code}"
+
+
+def run_script(script, *args, **kwargs):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, script), *args],
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
+
+
+def read_frames(folder):
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
+    return np.stack([imageio.imread(os.path.join(folder, n)) for n in names])
+
+
+def tiny_run(tmp_path, *flags, driving=None, output=None):
+    """run.py on the tiny vox model and its demo inputs; returns the output path."""
+    output = output or tmp_path / "out.mp4"
+    run_in_process(
+        "run.py",
+        [
+            *model_args("run.py", "tiny-vox", None),
+            "--source_image",
+            str(demo("tiny-vox") / "source.png"),
+            "--driving_video",
+            str(driving or demo("tiny-vox") / "driving.mp4"),
+            "--output",
+            str(output),
+            *flags,
+        ],
+    )
+    return output

@@ -129,6 +129,11 @@ def run_in_process(script, args):
     assert code in (0, None), f"{script} {' '.join(args)} exited with {code}"
 
 
+def run_build(*args, cwd=None):
+    """build.py in a child process."""
+    return run_script("build.py", *args, cwd=cwd)
+
+
 def run_script(script, *args, **kwargs):
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, script), *args],

@@ -18,21 +18,13 @@ from helpers import (
     config_path,
     images,
     reference,
+    run_build,
     tiny_model,
 )
 
 from modules.atomic import replacing
 from modules.export.contract import MODULE_NAMES, QUANTIZATIONS, tflite_dir, tflite_path
 from modules.export.tflite import tflite_ops
-
-
-def run_build(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "build.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-    )
 
 
 @pytest.mark.slow

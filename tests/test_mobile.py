@@ -4,16 +4,19 @@ fixtures at the usual tolerances, and testlite.py running them end to end."""
 
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     IMAGE_TOL,
     KP_TOL,
     assert_close,
     build,
+    demo,
     images,
+    read_frames,
     reference,
+    run_build,
+    run_in_process,
+    run_script,
 )
-from test_export import run_build
-from test_scripts import demo, read_frames, run_in_process, run_script
 
 from modules.export.contract import HARDCODED_FLAGS_METADATA, MODULE_NAMES
 from modules.export.gpu import gpu_problems
@@ -47,6 +50,7 @@ def read(folder, module):
     return (folder / f"{module}.tflite").read_bytes()
 
 
+@pytest.mark.slow
 def test_every_input_static_one_output_no_flags(mobile):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -74,6 +78,7 @@ def test_every_input_static_one_output_no_flags(mobile):
     assert "Flags fixed at build time" in report and "[2, 256, 256, 3]" in report
 
 
+@pytest.mark.slow
 def test_static_build_matches_the_original(mobile):
     """Padded last batch included: 3 driving frames through a batch of 2."""
     model = lite(mobile / "tflite" / "tiny-vox")
@@ -111,6 +116,7 @@ def test_static_build_matches_the_original(mobile):
     assert_close("prediction", out["prediction"], ref["prediction_rel_adapt"], IMAGE_TOL)
 
 
+@pytest.mark.slow
 def test_hardcoded_flags_must_match(mobile):
     model = lite(mobile / "tflite" / "tiny-vox")
     ref = reference("tiny-vox")
@@ -130,6 +136,7 @@ def test_hardcoded_flags_must_match(mobile):
         )
 
 
+@pytest.mark.slow
 def test_testlite_runs_a_mobile_build_like_demo_py(mobile, tmp_path):
     """8 frames in batches of 3 through a static batch of 2: split, then padded."""
     expected = np.load(demo("tiny-vox") / "expected.npz")["frames_rel_adapt"]
@@ -186,6 +193,7 @@ def test_static_dynamic_range_build(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_gpu_report(mobile, built):
     """The default build's grid_sample gathers with 2-D indices, which the GPU delegate
     refuses; a static build gathers with 1-D indices."""

@@ -12,6 +12,12 @@ from modules.export.contract import build_hint, saved_model_dir
 
 def add_flags(parser):
     parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="--mode only: the config whose animate_params, reconstruction_params, "
+        "visualizer_params and dataset_params apply (default: config/NAME-256.yaml)",
+    )
+    parser.add_argument(
         "--saved_models",
         default=cli.SAVED_MODELS_DIR,
         metavar="DIR",

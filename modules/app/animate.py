@@ -6,7 +6,7 @@ import sys
 import time
 import warnings
 
-from modules.app import cli
+from modules.app import cli, modes
 from modules.app.pipeline import DEFAULT_BATCH_SIZE
 from modules.errors import UsageError
 
@@ -34,11 +34,11 @@ def parser(prog, description):
         "--output",
         "--result_video",
         dest="output",
-        default="result.mp4",
+        default=None,
         metavar="PATH",
         help="output video; the extension picks the container (.mp4 .gif .webm "
         ".mov .mkv .avi); a path ending in / (or a folder) gets PNG frames "
-        "(default: result.mp4)",
+        "(default: result.mp4); with --mode, the output folder (default: log/NAME)",
     )
     p.add_argument(
         "--relative",
@@ -86,6 +86,7 @@ def parser(prog, description):
         action="store_true",
         help="write source | driving | result with the keypoints drawn",
     )
+    modes.add_flags(p)
     return p
 
 
@@ -95,6 +96,8 @@ def check(args):
     from modules.app.images import load_image
     from modules.app.video import VideoReader, check_output
 
+    modes.reject_mode_flags(args)
+    args.output = args.output or "result.mp4"
     if args.best_frame is not None and args.find_best_frame:
         raise UsageError(
             "--best_frame and --find_best_frame both choose the starting frame; give one of them"
@@ -131,6 +134,8 @@ def main(prog, description, add_flags, load_models, argv=None):
     p = parser(prog, description)
     add_flags(p)
     args = p.parse_args(argv)
+    if args.mode:
+        return modes.main(prog, args, load_models, modes.config_of(args))
     total = check(args)
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"

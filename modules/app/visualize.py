@@ -39,3 +39,80 @@ def side_by_side(source, kp_source, driving, kp_driving, result, kp_result):
         ],
         axis=1,
     )
+
+
+# matplotlib's gist_rainbow (points and RGB at them), which the original's configs name as
+# visualizer_params.colormap; matplotlib is not a dependency, so its 256-entry table is rebuilt
+# here as matplotlib builds it.
+GIST_RAINBOW = (
+    (0.000, (1.00, 0.00, 0.16)),
+    (0.030, (1.00, 0.00, 0.00)),
+    (0.215, (1.00, 1.00, 0.00)),
+    (0.400, (0.00, 1.00, 0.00)),
+    (0.586, (0.00, 1.00, 1.00)),
+    (0.770, (0.00, 0.00, 1.00)),
+    (0.954, (1.00, 0.00, 1.00)),
+    (1.000, (1.00, 0.00, 0.75)),
+)
+
+
+def colormap(name):
+    """``plt.get_cmap(name)`` as a function of x in [0, 1] -> RGB: gist_rainbow built in, any
+    other name through matplotlib when it is installed."""
+    if name == "gist_rainbow":
+        points = np.array([x for x, _ in GIST_RAINBOW])
+        colors = np.array([c for _, c in GIST_RAINBOW])
+        table = np.stack(
+            [np.interp(np.linspace(0, 1, 256), points, colors[:, i]) for i in range(3)], 1
+        )
+        # matplotlib's lookup: index int(x * N), the last entry for x == 1.
+        return lambda x: table[min(int(x * 256), 255)]
+    try:
+        import matplotlib
+
+        cmap = matplotlib.colormaps[name]
+    except (ImportError, KeyError):
+        from modules.errors import ConfigError
+
+        raise ConfigError(
+            f"unknown visualizer_params.colormap '{name}': gist_rainbow is built in, other "
+            f"names need matplotlib installed"
+        ) from None
+    return lambda x: np.asarray(cmap(x))[:3]
+
+
+class Visualizer:
+    """The original's logger.py ``Visualizer`` for its dataset modes: per frame, columns of
+    source (with its keypoints), driving frame (with its keypoints), the source warped by the
+    dense deformation, the prediction (with the normalized keypoints, in animate mode), the
+    prediction, and the occlusion map; float images in [0, 1] made uint8 as
+    ``(255 * grid).astype(uint8)``."""
+
+    def __init__(self, kp_size=5, draw_border=False, colormap="gist_rainbow"):
+        self.kp_size = kp_size
+        self.draw_border = draw_border
+        self.colormap = globals()["colormap"](colormap)
+
+    def with_keypoints(self, image, kp_value):
+        image = image.copy()
+        height, width = image.shape[:2]
+        for k, (x, y) in enumerate(np.asarray(kp_value)):
+            # logger.py: spatial_size * (kp + 1) / 2, a disk of kp_size at (row y, column x)
+            rows, cols = disk(
+                (height * (y + 1) / 2, width * (x + 1) / 2), self.kp_size, shape=(height, width)
+            )
+            image[rows, cols] = self.colormap(k / len(kp_value))
+        return image
+
+    def column(self, image):
+        if self.draw_border:
+            image = image.copy()
+            image[:, [0, -1]] = 1
+        return image
+
+    def frame(self, columns):
+        """``columns``: float images [H, W, 3], or (image, keypoints [K, 2]) to draw on."""
+        drawn = [
+            self.column(self.with_keypoints(*c) if isinstance(c, tuple) else c) for c in columns
+        ]
+        return (255 * np.concatenate(drawn, axis=1)).astype(np.uint8)

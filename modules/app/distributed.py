@@ -1,0 +1,182 @@
+"""Runs the jobs of a dataset mode in this process or on a Ray cluster, with the same results.
+
+Each Ray worker is an actor that loads its models once and then takes one job (video or pair)
+at a time; results (strip, encoded visualization, losses) come back to this process, which
+writes every output, so only the inputs (dataset and models) need to be reachable from every
+machine. A job that fails is reported by name and the others go on; a worker that dies takes
+only its current job with it.
+"""
+
+import dataclasses
+import os
+import resource
+import sys
+import time
+
+from modules.errors import FommError, UsageError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Ray's object store on a local cluster: results pass through it one at a time.
+LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+
+
+@dataclasses.dataclass
+class Outcome:
+    failures: list  # [(job name, message)]
+    frames: int
+    seconds: float
+    workers: int  # 0: this process
+    worker_peak_mib: list  # peak RSS of each process that ran models
+
+
+def describe(error):
+    """One line for a failed job: a FommError's message, else the exception's kind and text."""
+    if isinstance(error, FommError):
+        return str(error)
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+
+
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_serial(jobs, make_worker, report, started=lambda: None):
+    """Runs ``jobs`` here with one ``make_worker()``; ``started()`` once the models are loaded,
+    ``report(job, result, error)`` after each job."""
+    from modules.app import cli
+
+    with cli.quiet():
+        worker = make_worker()
+    started()
+    start, frames, failures = time.perf_counter(), 0, []
+    for job in jobs:
+        try:
+            result = worker.run(job)
+        except Exception as error:  # any failure of one video is that video's, not the run's
+            failures.append((job.name, describe(error)))
+            report(job, None, failures[-1][1])
+            continue
+        frames += result.frames
+        report(job, result, None)
+    return Outcome(failures, frames, time.perf_counter() - start, 0, [peak_mib()])
+
+
+class RayWorker:
+    """A Ray actor: loads the models once (``start``), then runs jobs."""
+
+    def __init__(self, make_worker):
+        self.make_worker = make_worker
+        self.worker = None
+
+    def start(self):
+        """None when the models are loaded, else the error's line."""
+        from modules.app import cli
+
+        try:
+            cli.import_tensorflow()
+            with cli.quiet():
+                self.worker = self.make_worker()
+        except Exception as error:  # reported by the driver as the run's error
+            return describe(error)
+        return None
+
+    def run(self, job):
+        try:
+            return self.worker.run(job), None
+        except Exception as error:  # reported by name, the other jobs go on
+            return None, describe(error)
+
+    def peak_mib(self):
+        return peak_mib()
+
+
+def start_ray(address, workers):
+    """Starts a local cluster (``address`` 'local') or joins one; returns the number of
+    workers to run (``workers``, else one per CPU of the cluster)."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--ray needs Ray: python -m pip install -r requirements.txt") from None
+    import logging
+
+    options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    if address == "local":
+        env = {"PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]), **QUIET_ENV}
+        ray.init(
+            num_cpus=workers or os.cpu_count() or 1,
+            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            runtime_env={"env_vars": env},
+            **options,
+        )
+    else:
+        try:
+            # The code travels with the job; models and dataset are read by path on each node.
+            ray.init(
+                address=address,
+                runtime_env={"py_modules": [os.path.join(ROOT, "modules")], "env_vars": QUIET_ENV},
+                **options,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise UsageError(f"cannot join the Ray cluster at {address}: {error}") from None
+    return workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def run_ray(
+    jobs, make_worker, report, started=lambda: None, address="local", workers=None, gpus=True
+):
+    """Runs ``jobs`` on Ray workers; the same ``report`` calls as ``run_serial``. With
+    ``gpus`` and GPUs in the cluster, each worker takes one."""
+    import ray
+
+    count = start_ray(address, workers)
+    try:
+        _send_code_of(*getattr(make_worker, "args", ()))
+        per_worker = 1 if gpus and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        actor = ray.remote(num_cpus=1, num_gpus=per_worker)(RayWorker)
+        actors = [actor.remote(make_worker) for _ in range(count)]
+        errors = [e for e in ray.get([a.start.remote() for a in actors]) if e]
+        if errors:
+            raise UsageError(f"a Ray worker cannot load the models: {errors[0]}")
+        started()
+        start, frames, failures = time.perf_counter(), 0, []
+        queue, pending, idle = list(jobs), {}, list(actors)
+        while queue or pending:
+            while idle and queue:
+                a, job = idle.pop(), queue.pop(0)
+                pending[a.run.remote(job)] = (a, job)
+            if not pending:  # every worker died
+                for job in queue:
+                    failures.append((job.name, "no Ray worker left to run it"))
+                    report(job, None, failures[-1][1])
+                break
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            a, job = pending.pop(ref)
+            try:
+                result, error = ray.get(ref)
+                idle.append(a)
+            except ray.exceptions.RayError as lost:  # the worker died (memory, node lost)
+                result, error = None, f"the Ray worker died ({type(lost).__name__})"
+            if error is not None:
+                failures.append((job.name, error))
+                report(job, None, error)
+                continue
+            frames += result.frames
+            report(job, result, None)
+        seconds = time.perf_counter() - start
+        peaks = ray.get([a.peak_mib.remote() for a in idle])
+        return Outcome(failures, frames, seconds, count, peaks)
+    finally:
+        ray.shutdown()
+
+
+def _send_code_of(*values):
+    """The scripts' model loaders live in run.py / test.py / testlite.py, which a remote worker
+    cannot import: their code travels with the worker instead (``__main__`` already does)."""
+    import ray.cloudpickle
+
+    for value in values:
+        name = getattr(value, "__module__", None) or ""
+        if name in sys.modules and name != "__main__" and not name.startswith("modules"):
+            ray.cloudpickle.register_pickle_by_value(sys.modules[name])

@@ -114,7 +114,7 @@ def config_relative(value, config_path):
     return beside if os.path.exists(beside) else value
 
 
-def test_videos(root):
+def dataset_videos(root):
     """``(folder, names)``: the videos the original's test split holds. With ``root/train``
     present, every video in ``root/test``; otherwise every video in ``root`` (the original would
     keep a random 20% there; here all are used). Names are sorted (the original takes

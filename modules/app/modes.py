@@ -64,10 +64,10 @@ def check(args, config):
     """Flags that do not fit the dataset modes; the jobs, resolved before any model loads."""
     from modules.app.dataset import (
         config_relative,
+        dataset_videos,
         load_params,
         random_pairs,
         read_pairs,
-        test_videos,
     )
     from modules.app.evaluate import Job
 
@@ -86,7 +86,7 @@ def check(args, config):
     root = args.dataset or (params.root_dir and config_relative(params.root_dir, config))
     if not root:
         raise UsageError(f"config {config} has no dataset_params.root_dir; pass --dataset DIR")
-    folder, videos = test_videos(root)
+    folder, videos = dataset_videos(root)
     if args.mode == "reconstruction":
         if params.num_videos is not None:
             # reconstruction.py stops at `it > num_videos`: num_videos + 1 videos

@@ -198,15 +198,21 @@ def run_mode(*args):
         (["--mode", "animate", "--workers", "2"], "add --ray"),
         (["--dataset", "EMPTY"], "--dataset needs --mode"),
         (["--resume"], "--resume needs --mode"),
+        (["--mode", "reconstruction", "--output", "FILE/out"], "cannot write to --output"),
     ],
 )
 def test_bad_dataset_input_is_one_line_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("source,driving\na-clip.mp4,missing.mp4\n")
-    args = [{"EMPTY": str(tmp_path / "empty"), "PAIRS": str(pairs)}.get(a, a) for a in args]
+    args = [
+        {"EMPTY": str(tmp_path / "empty"), "PAIRS": str(pairs), "FILE/out": str(pairs / "out")}.get(
+            a, a
+        )
+        for a in args
+    ]
     out = tmp_path / "out"
-    assert run_mode(*args, "--output", str(out)) == 2
+    assert run_mode("--output", str(out), *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and err[0].startswith("error: ")
     assert not out.exists()

@@ -10,9 +10,9 @@ import os
 import warnings
 
 import numpy as np
-import yaml
 
 from modules.app.frames import is_video
+from modules.convert.config import read_yaml
 from modules.errors import ConfigError, UsageError
 
 # The original's Visualizer defaults (logger.py), used where a config has no visualizer_params.
@@ -39,13 +39,7 @@ class Params:
 
 def load_params(path):
     """Reads the dataset modes' config sections; ConfigError naming the file and field."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"config {path} is not a readable YAML file ({error})") from None
+    raw = read_yaml(path)
     raw = raw if isinstance(raw, dict) else {}
 
     def section(name):

@@ -174,7 +174,10 @@ def main(prog, args, load_models, config):
     losses = {name: losses[name] for name in skipped if name in losses}
     if len(todo) < len(jobs):
         print(f"--resume: {len(jobs) - len(todo)} of {len(jobs)} already done in {folder}")
-    os.makedirs(os.path.join(folder, "png"), exist_ok=True)
+    try:
+        os.makedirs(os.path.join(folder, "png"), exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot write to --output {output}: {error.strerror}") from None
     norm = normalization(args, params) if args.mode == "animate" else None
     worker = functools.partial(
         make_worker, load_models, args, args.mode, params.visualizer, video_format, norm,

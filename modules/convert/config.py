@@ -104,17 +104,23 @@ class ModelConfig:
         return {**self.generator, "dense_motion_params": self.dense_motion, **self.common}
 
 
-def load_config(path):
-    """Reads and validates a config file; raises ConfigError naming the file and field."""
+def read_yaml(path):
+    """A config file's YAML as it is; ConfigError when it is missing or not YAML."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path} (the original's configs are in config/)")
     try:
         with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+            return yaml.safe_load(f)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ConfigError(f"config {path} is not a readable YAML file: {detail}") from None
+
+
+def load_config(path):
+    """Reads and validates a config file; raises ConfigError naming the file and field."""
+    path = os.fspath(path)
+    raw = read_yaml(path)
 
     def section(parent, key, prefix):
         value = parent.get(key) if isinstance(parent, dict) else None

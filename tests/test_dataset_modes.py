@@ -14,7 +14,7 @@ import pytest
 from conftest import FIXTURES
 from test_scripts import main_of, model_args
 
-from modules.app.video import count_frames
+from modules.app.probe import count_frames
 
 DATASET = FIXTURES / "tiny-vox" / "dataset"
 EXPECTED = DATASET / "expected"

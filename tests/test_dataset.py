@@ -4,7 +4,7 @@ config sections, and the errors for bad ones (all before any model loads)."""
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from conftest import FIXTURES, checkpoint_path
+from helpers import FIXTURES, checkpoint_path
 from skimage import img_as_float32
 
 from modules.app.dataset import dataset_videos, load_params, random_pairs, read_pairs

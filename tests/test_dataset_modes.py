@@ -11,8 +11,7 @@ import shutil
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from conftest import FIXTURES
-from test_scripts import main_of, model_args
+from helpers import FIXTURES, main_of, model_args
 
 from modules.app.probe import count_frames
 

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from modules.app import cli
+from modules.app import cli, interrupt
 from modules.errors import UsageError
 from modules.export.contract import (
     MODULE_NAMES,
@@ -113,6 +113,19 @@ def check_mobile_flags(args):
         args.hardcode = tuple(int(v) for v in values)
 
 
+def check(args, found):
+    """Every input and output folder, before TensorFlow loads."""
+    from modules.convert.checkpoint import check_checkpoint_file
+    from modules.convert.config import load_config
+
+    for _, config, checkpoint in found:
+        load_config(config)
+        check_checkpoint_file(checkpoint)
+    for flag in ("saved_models", "tflite"):
+        folder = getattr(args, flag)
+        cli.check_folder(folder, f"--{flag} {folder}")
+
+
 def targets(args):
     """(name, config path, checkpoint path) of every model to build."""
     if args.all:
@@ -142,6 +155,8 @@ class Steps:
         start = time.perf_counter()
         with cli.quiet():
             result = fn(*args)
+        # The TF Lite converter runs the Ctrl-C handler but drops its exception: stop here.
+        interrupt.check()
         print(f" {time.perf_counter() - start:.1f} s", flush=True)
         return result
 
@@ -200,7 +215,9 @@ def build(args, name, config, checkpoint):
 def main(argv=None):
     args = parse(argv)
     start = time.perf_counter()
-    for name, config, checkpoint in targets(args):
+    found = targets(args)
+    check(args, found)
+    for name, config, checkpoint in found:
         build(args, name, config, checkpoint)
     print(f"done in {time.perf_counter() - start:.1f} s")
 

@@ -31,6 +31,14 @@ def add_flags(parser):
     )
 
 
+def check_models(args):
+    from modules.convert.checkpoint import check_checkpoint_file
+    from modules.convert.config import load_config
+
+    load_config(args.config or cli.config_path(args.model))
+    check_checkpoint_file(args.checkpoint or cli.checkpoint_path(args.model))
+
+
 def load_models(args):
     from modules.convert.model import load_model
 
@@ -43,7 +51,8 @@ def load_models(args):
 
 @cli.main_guard
 def main(argv=None):
-    return animate.main("run.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
+    doc = __doc__.split("\n\n")[0]
+    return animate.main("run.py", doc, add_flags, load_models, argv, check_models)
 
 
 if __name__ == "__main__":

@@ -25,17 +25,27 @@ def add_flags(parser):
     )
 
 
+def model_folder(args):
+    folder = saved_model_dir(args.saved_models, args.model)
+    return animate.model_folder(folder, args.model, "SavedModels", build_hint(args.model))
+
+
+def check_models(args):
+    from modules.app.sources import saved_model_paths
+
+    saved_model_paths(model_folder(args), build_hint(args.model))
+
+
 def load_models(args):
     from modules.app.sources import SavedModels
 
-    hint = build_hint(args.model)
-    folder = saved_model_dir(args.saved_models, args.model)
-    return SavedModels(animate.model_folder(folder, args.model, "SavedModels", hint), hint)
+    return SavedModels(model_folder(args), build_hint(args.model))
 
 
 @cli.main_guard
 def main(argv=None):
-    return animate.main("test.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
+    doc = __doc__.split("\n\n")[0]
+    return animate.main("test.py", doc, add_flags, load_models, argv, check_models)
 
 
 if __name__ == "__main__":

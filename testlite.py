@@ -38,21 +38,29 @@ def add_flags(parser):
     )
 
 
+def model_folder(args):
+    folder = tflite_dir(args.tflite, args.model, args.quantize)
+    hint = build_hint(args.model, args.quantize)
+    return animate.model_folder(folder, args.model, "TF Lite models", hint)
+
+
+def check_models(args):
+    from modules.app.sources import tflite_paths
+
+    tflite_paths(model_folder(args), build_hint(args.model, args.quantize))
+
+
 def load_models(args):
     from modules.app.sources import LiteModels
 
     hint = build_hint(args.model, args.quantize)
-    folder = tflite_dir(args.tflite, args.model, args.quantize)
-    return LiteModels(
-        animate.model_folder(folder, args.model, "TF Lite models", hint),
-        hint,
-        num_threads=args.threads,
-    )
+    return LiteModels(model_folder(args), hint, num_threads=args.threads)
 
 
 @cli.main_guard
 def main(argv=None):
-    return animate.main("testlite.py", __doc__.split("\n\n")[0], add_flags, load_models, argv)
+    doc = __doc__.split("\n\n")[0]
+    return animate.main("testlite.py", doc, add_flags, load_models, argv, check_models)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ exports (``write_file``, ``replacing``) and the video writer (modules/app/video.
 
 import contextlib
 import os
+import re
 import shutil
 import uuid
 
@@ -14,18 +15,46 @@ import uuid
 def temp_beside(path, folder=False):
     """Creates an empty file (or folder) beside ``path`` under a fresh name; returns its path.
 
-    The name is hidden, matches ``*.tmp-*`` (.gitignore) and keeps a file's extension (ffmpeg
-    picks the container from it). Unlike tempfile's private (0600/0700) paths, it gets the
-    umask's permissions, which the final file or folder keeps once renamed.
+    The name is hidden, matches ``*.tmp-*`` (.gitignore), holds this process's id and keeps a
+    file's extension (ffmpeg picks the container from it): ``.result.tmp-PID-HEX.mp4``.
+    Unlike tempfile's private (0600/0700) paths, it gets the umask's permissions, which the
+    final file or folder keeps once renamed. Stale temporaries of the same target go first.
     """
     parent, name = os.path.split(os.path.abspath(path))
     stem, ext = (name, "") if folder else os.path.splitext(name)
-    tmp = os.path.join(parent, f".{stem}.tmp-{uuid.uuid4().hex[:12]}{ext}")
+    clean_stale(parent, stem, ext)
+    tmp = os.path.join(parent, f".{stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{ext}")
     if folder:
         os.mkdir(tmp)
     else:
         open(tmp, "xb").close()
     return tmp
+
+
+def clean_stale(parent, stem, ext=""):
+    """Removes the temporaries that a process killed outright (SIGKILL, power loss) left for
+    the target ``stem + ext`` in ``parent``: those whose process no longer runs on this
+    machine. A live process's temporary (a concurrent run) is never touched; a reused process
+    id only keeps a stale one a while longer."""
+    pattern = re.compile(rf"\.{{1,2}}{re.escape(stem)}\.tmp-(\d+)-[0-9a-f]{{8}}.*{re.escape(ext)}")
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and not _running(int(match.group(1))):
+            discard(os.path.join(parent, name))
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or not a process id we can ask about
+    return True
 
 
 def discard(tmp):

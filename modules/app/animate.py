@@ -121,6 +121,11 @@ def check(args):
     load_image(args.source_image)
     with VideoReader(args.driving_video) as reader:
         total = reader.num_frames
+    if args.best_frame is not None and total is not None and args.best_frame >= total:
+        raise UsageError(
+            f"--best_frame {args.best_frame} is past the end of '{args.driving_video}' "
+            f"(it declares {total} frames; frames count from 0)"
+        )
     for flag in ("source_image", "driving_video"):
         if os.path.exists(args.output) and os.path.samefile(args.output, getattr(args, flag)):
             raise UsageError(f"--output {args.output} is the --{flag}; choose another output path")
@@ -128,8 +133,10 @@ def check(args):
     return min(total, args.frames or total) if total else args.frames
 
 
-def main(prog, description, add_flags, load_models, argv=None):
-    """Parses ``argv``, loads the models with ``load_models(args)`` and animates."""
+def main(prog, description, add_flags, load_models, argv=None, check_models=None):
+    """Parses ``argv``, checks flags, inputs, output and (``check_models(args)``) the model
+    files before TensorFlow is imported, loads the models with ``load_models(args)`` and
+    animates."""
     warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
     p = parser(prog, description)
     add_flags(p)
@@ -137,6 +144,8 @@ def main(prog, description, add_flags, load_models, argv=None):
     if args.mode:
         return modes.main(prog, args, load_models, modes.config_of(args))
     total = check(args)
+    if check_models:
+        check_models(args)
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     cli.import_tensorflow()

@@ -10,10 +10,12 @@ import argparse
 import contextlib
 import functools
 import os
+import signal
 import sys
 import tempfile
 
-from modules.errors import FommError, UsageError
+from modules.app import interrupt
+from modules.errors import FommError, InputError, UsageError
 from modules.runtime import exact_float32
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -66,6 +68,23 @@ def checkpoint_path(name, required=True):
     return None
 
 
+def check_folder(folder, path):
+    """``folder`` exists as a writable folder, or can be created: its nearest existing
+    ancestor is a writable folder. InputError naming ``path`` otherwise."""
+    probe = os.path.abspath(folder)
+    while not os.path.lexists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise InputError(
+            f"Cannot write '{path}': '{probe}' is not a folder. Choose another output path."
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(
+            f"Cannot write '{path}': no permission to write in '{probe}'. "
+            f"Choose a writable location."
+        )
+
+
 def model_names():
     """The models that have a config in config/: ``vox`` for ``vox-256.yaml``."""
     names = []
@@ -77,19 +96,30 @@ def model_names():
 
 
 def main_guard(main):
-    """Runs ``main``; bad input becomes one line on stderr and exit code 2, Ctrl-C exit 130,
-    never a traceback for either."""
+    """Runs ``main``; bad input becomes one line on stderr and exit code 2; SIGINT (Ctrl-C),
+    SIGTERM and SIGHUP exit 130, 143 and 129 (modules/app/interrupt.py); never a traceback."""
 
     @functools.wraps(main)
     def run(argv=None):
+        previous = interrupt.install()
         try:
-            return main(argv)
-        except KeyboardInterrupt:
-            print("interrupted; nothing was written in place of existing files", file=sys.stderr)
-            sys.exit(130)
+            result = main(argv)
+            interrupt.check()  # a signal whose exception native code swallowed
+        except KeyboardInterrupt as error:
+            # The handlers stay: a second signal must not break the exit.
+            name = getattr(error, "signum", None)
+            what = f"interrupted ({signal.Signals(name).name})" if name else "interrupted"
+            print(f"{what}; nothing was written in place of existing files", file=sys.stderr)
+            sys.exit(interrupt.exit_code(error))
         except FommError as error:
+            interrupt.restore(previous)
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+        except BaseException:
+            interrupt.restore(previous)
+            raise
+        interrupt.restore(previous)
+        return result
 
     return run
 

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 from skimage import img_as_ubyte
 
+from modules.app import interrupt
 from modules.app.images import load_image, resize_frame
 from modules.app.sources import ModelSource
 from modules.app.video import VideoReader, VideoWriter
@@ -85,6 +86,7 @@ class Animation:
             count = 0
             with Encoder(writer) as encoder:
                 for driving in prefetch(self.batches(reader, 0)):
+                    interrupt.check()  # in case a model call swallowed a signal's exception
                     kp_driving, kp_norm, prediction = self.animate_batch(
                         driving, encoded, kp_source, kp_initial
                     )

@@ -19,6 +19,25 @@ from modules.numpy_model import NumpyModel
 Arrays = dict[str, np.ndarray]
 
 
+def saved_model_paths(directory, build_hint):
+    """``{module: folder}`` of build.py's SavedModels, each checked to hold saved_model.pb
+    (no TensorFlow needed: the scripts call this before it loads)."""
+    paths = {module: os.path.join(directory, module) for module in MODULES}
+    for path in paths.values():
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise UsageError(f"no SavedModel at {path}; build it with: {build_hint}")
+    return paths
+
+
+def tflite_paths(directory, build_hint):
+    """``{module: file}`` of build.py's TF Lite models, each checked to be a readable file."""
+    paths = {module: os.path.join(directory, f"{module}.tflite") for module in MODULES}
+    for path in paths.values():
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise UsageError(f"no TF Lite model at {path}; build it with: {build_hint}")
+    return paths
+
+
 @runtime_checkable
 class ModelSource(Protocol):
     """What the pipeline needs of a model. The methods take keyword arrays (numpy or tf) with
@@ -54,10 +73,9 @@ class SavedModels(NumpyModel):
 
         self.loaded = {}
         functions, input_shapes = {}, {}
+        paths = saved_model_paths(directory, build_hint)
         for module, signatures in MODULES.items():
-            path = os.path.join(directory, module)
-            if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-                raise UsageError(f"no SavedModel at {path}; build it with: {build_hint}")
+            path = paths[module]
             try:
                 self.loaded[module] = tf.saved_model.load(path)
             except Exception as error:  # a damaged folder: TF raises many kinds
@@ -94,10 +112,9 @@ class LiteModels(NumpyModel):
         num_threads = num_threads or os.cpu_count() or 1
         self.interpreters = {}
         functions, input_shapes = {}, {}
+        paths = tflite_paths(directory, build_hint)
         for module, signatures in MODULES.items():
-            path = os.path.join(directory, f"{module}.tflite")
-            if not os.path.isfile(path):
-                raise UsageError(f"no TF Lite model at {path}; build it with: {build_hint}")
+            path = paths[module]
             try:
                 interpreter = Interpreter(model_path=path, num_threads=num_threads)
                 runners = {key: interpreter.get_signature_runner(key) for key in signatures}

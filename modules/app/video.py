@@ -12,6 +12,7 @@ import imageio
 import imageio_ffmpeg
 import numpy as np
 
+from modules.app import cli
 from modules.app.audio import AUDIO_COPY, add_audio
 from modules.app.probe import check_file, ffmpeg_arg, video_stream_info
 from modules.atomic import discard, temp_beside
@@ -162,7 +163,9 @@ def check_output(path):
     'video' for a known video extension; InputError otherwise, before anything is written."""
     path = os.fspath(path)
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        cli.check_folder(path, path)
         return "png"
+    cli.check_folder(os.path.dirname(os.path.abspath(path)), path)
     ext = os.path.splitext(path)[1].lower()
     if ext not in _FORMATS:
         what = f"unknown video extension '{ext}'" if ext else "no file extension"

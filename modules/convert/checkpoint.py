@@ -71,10 +71,9 @@ def _one_line(e):
 _FOMM_HINT = "pass an FOMM *-cpk.pth.tar checkpoint saved by the original train.py"
 
 
-def read_checkpoint(path, use_torch=False):
-    """The whole checkpoint as ``torch.load(path, map_location='cpu', weights_only=True)``
-    would return it, with numpy arrays for tensors. ``use_torch=True`` calls exactly that
-    (torch imported only then), as a cross-check."""
+def check_checkpoint_file(path):
+    """The path as a string, once it names a readable file (the scripts call this before
+    TensorFlow loads); CheckpointError otherwise."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(
@@ -83,6 +82,16 @@ def read_checkpoint(path, use_torch=False):
         )
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: not a file; {_FOMM_HINT}")
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"{path}: cannot be read; check its permissions")
+    return path
+
+
+def read_checkpoint(path, use_torch=False):
+    """The whole checkpoint as ``torch.load(path, map_location='cpu', weights_only=True)``
+    would return it, with numpy arrays for tensors. ``use_torch=True`` calls exactly that
+    (torch imported only then), as a cross-check."""
+    path = check_checkpoint_file(path)
     try:
         if use_torch:
             result = _load_torch(path)

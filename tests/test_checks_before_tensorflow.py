@@ -1,0 +1,113 @@
+"""Every check that needs no model runs before TensorFlow is imported.
+
+Each script runs in a fresh process where ``import tensorflow`` fails (``sys.modules`` holds
+None for it, as for a machine without TensorFlow): a check that only came after the import
+would end in an ImportError traceback instead of the expected one-line error. The process's
+own peak memory and CPU time (``os.wait4``) show it stayed small."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
+CONFIG = os.path.join(TINY, "config.yaml")
+CHECKPOINT = os.path.join(TINY, "tiny-vox-cpk.pth.tar")
+DRIVING = os.path.join(TINY, "demo", "driving.mp4")  # declares 33 frames
+WITHOUT_TF = (
+    "import runpy, sys; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+PEAK_KIB = 400 * 1024  # TensorFlow alone takes about 600 MB
+
+
+def run_without_tensorflow(tmp_path, script, *args):
+    """(exit code, stderr, peak resident KiB, CPU seconds) of ``script`` run where TensorFlow
+    cannot load."""
+    with open(tmp_path / "stderr", "w+") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-c", WITHOUT_TF, os.path.join(ROOT, script), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return process.returncode, err.read(), usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+
+
+RUN = ["--model", "tiny-vox", "--config", CONFIG, "--checkpoint", CHECKPOINT]
+CASES = {
+    "missing checkpoint": (
+        "run.py",
+        ["--model", "x", "--config", CONFIG, "--checkpoint", "{tmp}/nope.pth.tar"],
+        "checkpoint not found",
+    ),
+    "missing config": (
+        "run.py",
+        ["--model", "x", "--config", "{tmp}/nope.yaml", "--checkpoint", CHECKPOINT],
+        "config file not found",
+    ),
+    "output parent is a file": (
+        "run.py",
+        [*RUN, "--output", "{tmp}/file.txt/result.mp4"],
+        "file.txt' is not a folder",
+    ),
+    "best frame past the declared end": (
+        "run.py",
+        [*RUN, "--driving_video", DRIVING, "--best_frame", "50"],
+        "--best_frame 50 is past the end",
+    ),
+    "flags that do not combine": (
+        "run.py",
+        [*RUN, "--best_frame", "1", "--find_best_frame"],
+        "give one of them",
+    ),
+    "missing SavedModels": (
+        "test.py",
+        ["--model", "tiny-vox", "--saved_models", "{tmp}/none"],
+        "no SavedModels for model 'tiny-vox'",
+    ),
+    "missing TF Lite models": (
+        "testlite.py",
+        ["--model", "tiny-vox", "--tflite", "{tmp}/none"],
+        "no TF Lite models for model 'tiny-vox'",
+    ),
+    "build: missing checkpoint": (
+        "build.py",
+        ["--model", "x", "--config", CONFIG, "--checkpoint", "{tmp}/nope.pth.tar"],
+        "checkpoint not found",
+    ),
+    "build: output under a file": (
+        "build.py",
+        [*RUN, "--tflite", "{tmp}/file.txt/tflite"],
+        "file.txt' is not a folder",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fails_before_tensorflow(tmp_path, name):
+    script, args, message = CASES[name]
+    (tmp_path / "file.txt").write_text("a plain file")
+    args = [a.format(tmp=tmp_path) for a in args]
+    out = tmp_path / "result.mp4"
+    if "--output" not in args and script != "build.py":
+        args += ["--output", str(out)]
+    code, err, peak, cpu = run_without_tensorflow(tmp_path, script, *args)
+    assert code == 2, err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert peak < PEAK_KIB, f"{peak} KiB"
+    # CPU time, not wall time: this machine's load must not fail the test. About 0.8 s here
+    # (numpy, scikit-image, imageio and an ffmpeg probe), where TensorFlow alone takes 3 s.
+    assert cpu < 2.5, f"{cpu:.1f} s of CPU"
+
+
+def test_the_method_sees_a_tensorflow_import(tmp_path):
+    """The same run with good inputs reaches the import, and fails there: the test above
+    would see a late check."""
+    code, err, _, _ = run_without_tensorflow(tmp_path, "run.py", *RUN, "--frames", "1")
+    assert code != 0 and "ModuleNotFoundError" in err and "tensorflow" in err, err

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from test_images import png_header_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
@@ -65,6 +66,11 @@ CASES = {
         [*RUN, "--best_frame", "1", "--find_best_frame"],
         "give one of them",
     ),
+    "photo above the size limit": (
+        "run.py",
+        [*RUN, "--source_image", "{tmp}/huge.png"],
+        "is too large (20000 x 20000 pixels",
+    ),
     "missing SavedModels": (
         "test.py",
         ["--model", "tiny-vox", "--saved_models", "{tmp}/none"],
@@ -92,6 +98,7 @@ CASES = {
 def test_fails_before_tensorflow(tmp_path, name):
     script, args, message = CASES[name]
     (tmp_path / "file.txt").write_text("a plain file")
+    png_header_only(tmp_path / "huge.png", 20_000, 20_000)
     args = [a.format(tmp=tmp_path) for a in args]
     out = tmp_path / "result.mp4"
     if "--output" not in args and script != "build.py":

@@ -86,6 +86,11 @@ def parser(prog, description):
         action="store_true",
         help="write source | driving | result with the keypoints drawn",
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop with an error when the driving video is damaged (default: warn and go on)",
+    )
     modes.add_flags(p)
     return p
 
@@ -93,7 +98,7 @@ def parser(prog, description):
 def check(args):
     """Flags that do not go together, and inputs that are missing, before any model loads.
     Returns the expected number of frames (None if unknown)."""
-    from modules.app.images import load_image
+    from modules.app.images import check_image
     from modules.app.video import VideoReader, check_output
 
     modes.reject_mode_flags(args)
@@ -118,7 +123,7 @@ def check(args):
         )
     args.source_image = args.source_image or os.path.join(cli.ROOT, DEFAULT_SOURCE)
     args.driving_video = args.driving_video or os.path.join(cli.ROOT, DEFAULT_DRIVING)
-    load_image(args.source_image)
+    check_image(args.source_image)  # header only: a large photo is decoded once, later
     with VideoReader(args.driving_video) as reader:
         total = reader.num_frames
     if args.best_frame is not None and total is not None and args.best_frame >= total:
@@ -164,6 +169,7 @@ def main(prog, description, add_flags, load_models, argv=None, check_models=None
         frames=args.frames,
         side_by_side=args.side_by_side,
         audio=args.audio,
+        strict=args.strict,
     )
     start = time.perf_counter()
     with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:

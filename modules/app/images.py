@@ -1,4 +1,12 @@
-"""Reading images and resizing frames as the original demo.py does (imageio v2, skimage)."""
+"""Reading images and resizing frames as the original demo.py does (imageio v2, skimage).
+
+Photos can be large (phones take 48-200 Mpx): the header is read first and images above
+``MAX_PIXELS`` are refused before any pixel is decoded, and ``resize_frame`` resizes one
+channel at a time, which gives demo.py's numbers bit for bit (the anti-aliasing Gaussian and
+the interpolation never mix channels) with a third of its float64 memory.
+"""
+
+import warnings
 
 import imageio
 import numpy as np
@@ -7,31 +15,89 @@ from skimage.transform import resize
 from modules.app.probe import check_file
 from modules.errors import InputError
 
+MAX_PIXELS = 200_000_000  # 200 Mpx: resizing one at the limit needs about 4 GB
+# Colour modes imageio would hand over as they are but that are not RGB, grey or grey/RGB +
+# alpha: Pillow converts them (CMYK with its own inversion for Adobe JPEGs).
+_CONVERT = {"CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "1": "L"}
+
 
 def resize_frame(frame, frame_shape=(256, 256)):
     """demo.py's `resize(frame, frame_shape)[..., :3]`: float64 (H, W, 3) in [0, 1].
 
     Grayscale (2-D, 1 channel, or gray + alpha) is repeated to RGB; an alpha channel is dropped.
+    Each channel is resized on its own (tests/test_images.py checks it equals the whole call).
     """
-    img = resize(frame, tuple(frame_shape[:2]))
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.shape[-1] < 3:
-        img = np.repeat(img[..., :1], 3, axis=-1)
-    return img[..., :3]
+    shape = tuple(frame_shape[:2])
+    if frame.ndim == 2:
+        frame = frame[..., None]
+    used = 3 if frame.shape[-1] >= 3 else 1
+    img = np.stack([resize(frame[..., c], shape) for c in range(used)], axis=-1)
+    if used < 3:
+        img = np.repeat(img, 3, axis=-1)
+    return img
+
+
+def image_header(path):
+    """(width, height, mode) from the image's header, without decoding its pixels; None when
+    Pillow does not know the format (imageio may still read it). InputError above MAX_PIXELS."""
+    from PIL import Image
+
+    # Pillow's own bomb guard stops at about 179 Mpx; this limit replaces it.
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():  # the size is judged below, in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                mode = image.mode
+    except Image.DecompressionBombError:
+        width = height = None
+    except Exception:
+        return None
+    if width is None or width * height > MAX_PIXELS:
+        size = f"{width} x {height} pixels" if width else "more than twice that"
+        raise InputError(
+            f"Image '{path}' is too large ({size}; the limit is {MAX_PIXELS // 10**6} Mpx). "
+            f"Downscale it first."
+        )
+    return width, height, mode
+
+
+def check_image(path):
+    """The checks of ``load_image`` that need no pixels (missing file, size limit)."""
+    path = check_file(path, "Image")
+    if image_header(path) is None:
+        load_image(path)  # a format only imageio knows: decode to check it
+    return path
 
 
 def load_image(path):
-    """Read an image file with imageio as demo.py does, unresized (uint8 (H, W) or (H, W, C))."""
+    """Read an image file with imageio as demo.py does, unresized (uint8 (H, W) or (H, W, C));
+    colour modes other than RGB and grey (CMYK, YCbCr, LAB, HSV, bilevel) become RGB or grey."""
     path = check_file(path, "Image")
+    header = image_header(path)
     try:
-        img = imageio.v2.imread(path)
+        if header and header[2] in _CONVERT:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                img = image.convert(_CONVERT[header[2]])
+        elif header and header[2] in ("I", "F"):  # 32-bit integer or float grey
+            from PIL import Image
+
+            with Image.open(path) as image:
+                img = np.asarray(image)
+            img = np.clip(img, 0, 65535).astype(np.uint16) if header[2] == "I" else img
+        else:
+            img = imageio.v2.imread(path)
     except Exception as e:
         raise InputError(
             f"Cannot read image '{path}': not an image file that imageio can read "
             f"({type(e).__name__}). Use a PNG or JPEG."
         ) from None
     img = np.asarray(img)
+    if img.dtype.kind == "f":
+        img = np.clip(img, 0, 1)
     if img.ndim not in (2, 3) or min(img.shape[:2]) < 1:
         raise InputError(
             f"Image '{path}' has shape {img.shape}, not (H, W) or (H, W, C). "

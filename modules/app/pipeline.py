@@ -10,12 +10,14 @@ the models run in the calling thread (TF and LiteRT release the GIL).
 import dataclasses
 import queue
 import threading
+import warnings
 
 import numpy as np
 from skimage import img_as_ubyte
 
 from modules.app import interrupt
 from modules.app.images import load_image, resize_frame
+from modules.app.integrity import DecodeCheck
 from modules.app.sources import ModelSource
 from modules.app.video import VideoReader, VideoWriter
 from modules.app.visualize import side_by_side
@@ -36,6 +38,7 @@ class Settings:
     frames: int = None  # the first N frames only
     side_by_side: bool = False
     audio: bool = False
+    strict: bool = False  # a damaged driving video is an error, not a warning
 
 
 def named(role, kp):
@@ -68,6 +71,9 @@ class Animation:
         s = self.settings
         frame_shape = self.models.frame_shape
         source_uint8 = load_image(source_path)
+        decode_check = DecodeCheck(driving_path, s.frames)
+        if s.strict:
+            decode_check.check(strict=True)  # fail before any model runs
         reader = VideoReader(driving_path)
         with (
             reader,
@@ -114,6 +120,9 @@ class Animation:
                 raise InputError(
                     f"'{driving_path}' has no video frames. Give a video file with frames."
                 )
+            damage = decode_check.check(s.strict)  # before the writer puts the output in place
+            if damage:
+                warnings.warn(f"{damage}; the animation used what decoded (--strict: stop)")
         return count, reader.fps
 
     def animate_batch(self, driving, encoded, kp_source, kp_initial=None):

@@ -99,6 +99,7 @@ def check(args):
     """Flags that do not go together, and inputs that are missing, before any model loads.
     Returns the expected number of frames (None if unknown)."""
     from modules.app.images import check_image
+    from modules.app.integrity import DecodeCheck
     from modules.app.video import VideoReader, check_output
 
     modes.reject_mode_flags(args)
@@ -126,6 +127,8 @@ def check(args):
     check_image(args.source_image)  # header only: a large photo is decoded once, later
     with VideoReader(args.driving_video) as reader:
         total = reader.num_frames
+    if args.strict:  # a damaged video is an error: say so before TensorFlow loads
+        DecodeCheck(args.driving_video, args.frames, reader.fps).check(strict=True)
     if args.best_frame is not None and total is not None and args.best_frame >= total:
         raise UsageError(
             f"--best_frame {args.best_frame} is past the end of '{args.driving_video}' "
@@ -173,9 +176,12 @@ def main(prog, description, add_flags, load_models, argv=None, check_models=None
     )
     start = time.perf_counter()
     with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:
-        count, _ = Animation(models, settings).run(
+        animation = Animation(models, settings)
+        count, _ = animation.run(
             args.source_image, args.driving_video, args.output, progress=bar.update
         )
+    if animation.damage:  # after the progress bar, on a line of its own
+        warnings.warn(f"{animation.damage}; the animation used what decoded (--strict: stop)")
     seconds = time.perf_counter() - start
     print(f"{count} frames in {seconds:.1f} s ({count / seconds:.2f} frames/s) -> {args.output}")
     return 0

@@ -19,13 +19,14 @@ from modules.errors import InputError
 _FRAME = re.compile(rb"frame=\s*(\d+)")
 
 
-def _ffmpeg_pass(path, frames, *args):
+def _ffmpeg_pass(path, seconds, *args):
     """Runs ffmpeg on the first video stream to the null muxer; returns (frames it reports,
     error lines, lines that report a concealed frame). stderr is read as it comes, never
     kept whole: a long damaged video can print millions of lines."""
     import imageio_ffmpeg
 
-    limit = ["-frames:v", str(frames)] if frames else []
+    # A time limit, not a frame count: ffmpeg would read on past dropped frames to fill one.
+    limit = ["-t", f"{seconds:.6f}"] if seconds else []
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error"]
     command += ["-stats", "-i", ffmpeg_arg(path), "-map", "0:v:0", *args, *limit]
     process = subprocess.Popen(
@@ -49,21 +50,23 @@ def _ffmpeg_pass(path, frames, *args):
 
 
 class DecodeCheck:
-    """Starts checking ``path`` (its first ``frames`` frames, or all) in a thread; ``report``
+    """Starts checking ``path`` (its first ``frames`` at ``fps``, or all) in a thread; ``report``
     waits for it and returns None for a clean video, else a sentence naming the file and how
     many frames were affected."""
 
-    def __init__(self, path, frames=None):
+    def __init__(self, path, frames=None, fps=None):
         self.path, self.frames = path, frames
+        self.seconds = frames / fps if frames else None
         self.result = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self):
         try:
-            declared, _, _ = _ffmpeg_pass(self.path, self.frames, "-c", "copy")
+            declared, _, _ = _ffmpeg_pass(self.path, None, "-c", "copy")
+            declared = min(declared, self.frames) if self.frames else declared
             decoded, errors, concealed = _ffmpeg_pass(
-                self.path, self.frames, "-fps_mode", "passthrough"
+                self.path, self.seconds, "-fps_mode", "passthrough"
             )
             self.result = declared, decoded, errors, concealed
         except OSError:
@@ -76,13 +79,14 @@ class DecodeCheck:
         declared, decoded, errors, concealed = self.result
         missing = max(declared - decoded, 0)
         affected = missing + concealed
-        if not affected and (not errors or self.frames):
+        if not affected and (not errors or self.seconds):
             # With --frames, ffmpeg decodes a few packets past the last frame used: errors
             # there do not touch the animation.
             return None
         count = affected or "an unknown number"
+        whose = "the first" if self.frames else "its"
         return (
-            f"'{self.path}' is damaged: {count} of its {max(declared, decoded)} frames "
+            f"'{self.path}' is damaged: {count} of {whose} {max(declared, decoded)} frames "
             f"affected ({missing} could not be decoded, {concealed} decoded with concealed "
             f"errors; ffmpeg reported {errors} decoding errors)"
         )

@@ -10,7 +10,6 @@ the models run in the calling thread (TF and LiteRT release the GIL).
 import dataclasses
 import queue
 import threading
-import warnings
 
 import numpy as np
 from skimage import img_as_ubyte
@@ -65,16 +64,17 @@ class Animation:
     def __init__(self, models: ModelSource, settings: Settings):
         self.models = models
         self.settings = settings
+        self.damage = None  # after run: how the driving video is damaged, if it is
 
     def run(self, source_path, driving_path, output_path, progress=None):
         """Writes the animation; returns (frames written, fps of the driving video)."""
         s = self.settings
         frame_shape = self.models.frame_shape
         source_uint8 = load_image(source_path)
-        decode_check = DecodeCheck(driving_path, s.frames)
+        reader = VideoReader(driving_path)
+        decode_check = DecodeCheck(driving_path, s.frames, reader.fps)
         if s.strict:
             decode_check.check(strict=True)  # fail before any model runs
-        reader = VideoReader(driving_path)
         with (
             reader,
             VideoWriter(
@@ -120,9 +120,8 @@ class Animation:
                 raise InputError(
                     f"'{driving_path}' has no video frames. Give a video file with frames."
                 )
-            damage = decode_check.check(s.strict)  # before the writer puts the output in place
-            if damage:
-                warnings.warn(f"{damage}; the animation used what decoded (--strict: stop)")
+            # Before the writer puts the output in place; the caller prints the warning.
+            self.damage = decode_check.check(s.strict)
         return count, reader.fps
 
     def animate_batch(self, driving, encoded, kp_source, kp_initial=None):

@@ -6,11 +6,10 @@ would end in an ImportError traceback instead of the expected one-line error. Th
 own peak memory and CPU time (``os.wait4``) show it stayed small."""
 
 import os
-import subprocess
 import sys
 
 import pytest
-from test_images import png_header_only
+from test_images import measured_run, png_header_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
@@ -28,15 +27,10 @@ def run_without_tensorflow(tmp_path, script, *args):
     """(exit code, stderr, peak resident KiB, CPU seconds) of ``script`` run where TensorFlow
     cannot load."""
     with open(tmp_path / "stderr", "w+") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-c", WITHOUT_TF, os.path.join(ROOT, script), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        command = [sys.executable, "-c", WITHOUT_TF, os.path.join(ROOT, script), *args]
+        code, peak, cpu = measured_run(command, err)
         err.seek(0)
-        return process.returncode, err.read(), usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+        return code, err.read(), peak, cpu
 
 
 RUN = ["--model", "tiny-vox", "--config", CONFIG, "--checkpoint", CHECKPOINT]

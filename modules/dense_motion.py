@@ -23,24 +23,17 @@ class DenseMotionNetwork(Prebuilt, keras.layers.Layer):
     one, ``occlusion_map`` [B, h, w, 1].
     """
 
-    def __init__(
-        self,
-        block_expansion,
-        num_blocks,
-        max_features,
-        num_kp,
-        num_channels,
-        estimate_occlusion_map=False,
-        scale_factor=1,
-        kp_variance=0.01,
-        name="dense_motion_network",
-    ):
+    def __init__(self, common, params, estimate_occlusion_map, name="dense_motion_network"):
+        """``common``, ``params``: the config's ``CommonParams`` and ``DenseMotionParams``
+        (modules/convert/config.py); ``estimate_occlusion_map`` is the generator's."""
         super().__init__(name=name)
+        num_kp, num_channels = common.num_kp, common.num_channels
+        scale_factor = params.scale_factor
         self.hourglass = Hourglass(
-            block_expansion,
+            params.block_expansion,
             in_features=(num_kp + 1) * (num_channels + 1),
-            max_features=max_features,
-            num_blocks=num_blocks,
+            max_features=params.max_features,
+            num_blocks=params.num_blocks,
             name=child(name, "hourglass"),
         )
         features = self.hourglass.out_filters
@@ -57,7 +50,7 @@ class DenseMotionNetwork(Prebuilt, keras.layers.Layer):
         )
         self.num_kp = num_kp
         self.num_channels = num_channels
-        self.kp_variance = kp_variance
+        self.kp_variance = params.kp_variance
 
     def downscale(self, source_image):
         """The source image at the network's resolution (the same for every driving frame)."""

@@ -19,26 +19,16 @@ class OcclusionAwareGenerator(Prebuilt, keras.Model):
     An encoded source of batch 1 serves keypoints of any batch B.
     """
 
-    def __init__(
-        self,
-        num_channels,
-        num_kp,
-        block_expansion,
-        max_features,
-        num_down_blocks,
-        num_bottleneck_blocks,
-        estimate_occlusion_map=False,
-        dense_motion_params=None,
-        estimate_jacobian=False,
-        name="generator",
-    ):
+    def __init__(self, common, params, name="generator"):
+        """``common``, ``params``: the config's ``CommonParams`` and ``GeneratorParams``
+        (modules/convert/config.py)."""
         super().__init__(name=name)
-        if dense_motion_params is not None:
+        num_channels = common.num_channels
+        block_expansion, max_features = params.block_expansion, params.max_features
+        num_down_blocks = params.num_down_blocks
+        if params.dense_motion_params is not None:
             self.dense_motion_network = DenseMotionNetwork(
-                num_kp=num_kp,
-                num_channels=num_channels,
-                estimate_occlusion_map=estimate_occlusion_map,
-                **dense_motion_params,
+                common, params.dense_motion_params, params.estimate_occlusion_map
             )
         else:
             self.dense_motion_network = None
@@ -58,7 +48,7 @@ class OcclusionAwareGenerator(Prebuilt, keras.Model):
         features = min(max_features, block_expansion * (2**num_down_blocks))
         self.bottleneck = [
             ResBlock2d(features, 3, 1, name=f"bottleneck.r{i}")
-            for i in range(num_bottleneck_blocks)
+            for i in range(params.num_bottleneck_blocks)
         ]
         self.final = Conv2d(block_expansion, num_channels, 7, 3, name="final")
 

@@ -16,32 +16,23 @@ class KPDetector(Prebuilt, keras.Model):
     jacobian maps (one shared map when ``single_jacobian_map``).
     """
 
-    def __init__(
-        self,
-        block_expansion,
-        num_kp,
-        num_channels,
-        max_features,
-        num_blocks,
-        temperature,
-        estimate_jacobian=False,
-        scale_factor=1,
-        single_jacobian_map=False,
-        pad=0,
-        name="kp_detector",
-    ):
+    def __init__(self, common, params, name="kp_detector"):
+        """``common``, ``params``: the config's ``CommonParams`` and ``KPDetectorParams``
+        (modules/convert/config.py)."""
         super().__init__(name=name)
+        num_kp, num_channels = common.num_kp, common.num_channels
+        pad, scale_factor = params.pad, params.scale_factor
         self.predictor = Hourglass(
-            block_expansion,
+            params.block_expansion,
             in_features=num_channels,
-            max_features=max_features,
-            num_blocks=num_blocks,
+            max_features=params.max_features,
+            num_blocks=params.num_blocks,
             name="predictor",
         )
         features = self.predictor.out_filters
         self.kp = Conv2d(features, num_kp, 7, pad, name="kp")
-        if estimate_jacobian:
-            self.num_jacobian_maps = 1 if single_jacobian_map else num_kp
+        if common.estimate_jacobian:
+            self.num_jacobian_maps = 1 if params.single_jacobian_map else num_kp
             self.jacobian = Conv2d(features, 4 * self.num_jacobian_maps, 7, pad, name="jacobian")
         else:
             self.jacobian = None
@@ -51,7 +42,7 @@ class KPDetector(Prebuilt, keras.Model):
             else None
         )
         self.num_kp = num_kp
-        self.temperature = temperature
+        self.temperature = params.temperature
 
     def call(self, image):
         x = self.down(image) if self.down is not None else image

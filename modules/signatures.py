@@ -87,7 +87,7 @@ class Signatures:
         hardcode=None,
     ):
         height, width = config.frame_shape
-        channels = config.common["num_channels"]
+        channels = config.common.num_channels
         num_kp = config.num_kp
         jacobian = config.estimate_jacobian
         self.kp_detector_model = kp_detector

@@ -1,10 +1,19 @@
 """Reading the original's config files and reporting bad ones by field name."""
 
+import dataclasses
+
 import pytest
 import yaml
 from helpers import ROOT, config_path
 
-from modules.convert.config import ConfigError, load_config
+from modules.convert.config import (
+    CommonParams,
+    ConfigError,
+    DenseMotionParams,
+    GeneratorParams,
+    KPDetectorParams,
+    load_config,
+)
 
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
 
@@ -27,8 +36,8 @@ def test_original_configs_load(path):
     config = load_config(path)
     assert config.frame_shape == (256, 256)
     assert config.num_kp == 10 and config.estimate_jacobian
-    assert config.dense_motion["kp_variance"] == 0.01  # the original's default
-    assert config.kp_detector["single_jacobian_map"] == (path.name == "mgif-256.yaml")
+    assert config.dense_motion.kp_variance == 0.01  # the original's default
+    assert config.kp_detector.single_jacobian_map == (path.name == "mgif-256.yaml")
 
 
 def write_config(tmp_path, edit):
@@ -118,3 +127,16 @@ def test_dense_motion_params_may_be_absent(tmp_path):
         write_config(tmp_path, delete("model_params.generator_params", "dense_motion_params"))
     )
     assert config.dense_motion is None and not config.estimate_occlusion_map
+
+
+def test_config_is_typed_and_frozen():
+    config = load_config(config_path("tiny-vox"))
+    assert isinstance(config.common, CommonParams)
+    assert isinstance(config.kp_detector, KPDetectorParams)
+    assert isinstance(config.generator, GeneratorParams)
+    assert isinstance(config.dense_motion, DenseMotionParams)
+    assert config.generator.dense_motion_params is config.dense_motion
+    for section in (config, config.common, config.kp_detector, config.generator):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            section.path = "changed"
+    assert config.kp_detector.pad == 0 and config.kp_detector.scale_factor == 0.25

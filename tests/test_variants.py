@@ -100,7 +100,7 @@ def test_variant_runs_with_documented_signatures(tmp_path, name):
     if config.dense_motion is None:  # nothing moves: every driving frame gives the same image
         np.testing.assert_array_equal(out["prediction"][0], out["prediction"][1])
     if "mask" in out:
-        scale = config.dense_motion["scale_factor"]
+        scale = config.dense_motion.scale_factor
         h, w = int(np.ceil(height * scale)), int(np.ceil(width * scale))
         assert out["mask"].shape == (2, h, w, num_kp + 1)
         assert out["deformation"].shape == (2, h, w, 2)

@@ -5,6 +5,7 @@ Only ``model_params`` and ``dataset_params.frame_shape`` matter for inference; t
 validated and a missing or invalid one is reported by its full name.
 """
 
+import dataclasses
 import os
 
 import yaml
@@ -36,72 +37,86 @@ def _bool(value):
     return isinstance(value, bool)
 
 
-# field: (check, what it must be, default or REQUIRED), per section, as the original's
-# constructors take them.
-REQUIRED = object()
-COMMON = {
-    "num_kp": (_positive_int, "a positive integer", REQUIRED),
-    "num_channels": (_positive_int, "a positive integer", REQUIRED),
-    "estimate_jacobian": (_bool, "true or false", False),
-}
-KP_DETECTOR = {
-    "block_expansion": (_positive_int, "a positive integer", REQUIRED),
-    "max_features": (_positive_int, "a positive integer", REQUIRED),
-    "num_blocks": (_positive_int, "a positive integer", REQUIRED),
-    "temperature": (_positive_number, "a positive number", REQUIRED),
-    "scale_factor": (_scale, "a number in (0, 1]", 1),
-    "single_jacobian_map": (_bool, "true or false", False),
-    "pad": (_non_negative_int, "a non-negative integer", 0),
-}
-GENERATOR = {
-    "block_expansion": (_positive_int, "a positive integer", REQUIRED),
-    "max_features": (_positive_int, "a positive integer", REQUIRED),
-    "num_down_blocks": (_non_negative_int, "a non-negative integer", REQUIRED),
-    "num_bottleneck_blocks": (_non_negative_int, "a non-negative integer", REQUIRED),
-    "estimate_occlusion_map": (_bool, "true or false", False),
-}
-DENSE_MOTION = {
-    "block_expansion": (_positive_int, "a positive integer", REQUIRED),
-    "max_features": (_positive_int, "a positive integer", REQUIRED),
-    "num_blocks": (_positive_int, "a positive integer", REQUIRED),
-    "scale_factor": (_scale, "a number in (0, 1]", 1),
-    "kp_variance": (_positive_number, "a positive number", 0.01),
-}
+def _field(check, what, default=dataclasses.MISSING):
+    """A config field: how it is validated and what it must be, for the error message."""
+    return dataclasses.field(default=default, metadata={"check": check, "what": what})
 
 
+# The sections of the original's model_params, with its constructors' argument names and
+# defaults; these dataclasses are what the network constructors take.
+
+
+@dataclasses.dataclass(frozen=True)
+class CommonParams:
+    """``model_params.common_params``."""
+
+    num_kp: int = _field(_positive_int, "a positive integer")
+    num_channels: int = _field(_positive_int, "a positive integer")
+    estimate_jacobian: bool = _field(_bool, "true or false", False)
+
+
+@dataclasses.dataclass(frozen=True)
+class KPDetectorParams:
+    """``model_params.kp_detector_params``."""
+
+    block_expansion: int = _field(_positive_int, "a positive integer")
+    max_features: int = _field(_positive_int, "a positive integer")
+    num_blocks: int = _field(_positive_int, "a positive integer")
+    temperature: float = _field(_positive_number, "a positive number")
+    scale_factor: float = _field(_scale, "a number in (0, 1]", 1)
+    single_jacobian_map: bool = _field(_bool, "true or false", False)
+    pad: int = _field(_non_negative_int, "a non-negative integer", 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseMotionParams:
+    """``model_params.generator_params.dense_motion_params``."""
+
+    block_expansion: int = _field(_positive_int, "a positive integer")
+    max_features: int = _field(_positive_int, "a positive integer")
+    num_blocks: int = _field(_positive_int, "a positive integer")
+    scale_factor: float = _field(_scale, "a number in (0, 1]", 1)
+    kp_variance: float = _field(_positive_number, "a positive number", 0.01)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorParams:
+    """``model_params.generator_params``; ``dense_motion_params`` None: no dense motion
+    network."""
+
+    block_expansion: int = _field(_positive_int, "a positive integer")
+    max_features: int = _field(_positive_int, "a positive integer")
+    num_down_blocks: int = _field(_non_negative_int, "a non-negative integer")
+    num_bottleneck_blocks: int = _field(_non_negative_int, "a non-negative integer")
+    estimate_occlusion_map: bool = _field(_bool, "true or false", False)
+    dense_motion_params: DenseMotionParams | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The validated model parameters of one config file.
+    """The validated model parameters of one config file; ``frame_shape`` is (height, width)."""
 
-    ``common``, ``kp_detector``, ``generator`` and ``dense_motion`` (None when the generator
-    has no dense motion network) are dicts of constructor arguments with defaults filled in;
-    ``frame_shape`` is (height, width).
-    """
+    path: str
+    common: CommonParams
+    kp_detector: KPDetectorParams
+    generator: GeneratorParams
+    frame_shape: tuple[int, int]
 
-    def __init__(self, path, common, kp_detector, generator, dense_motion, frame_shape):
-        self.path = path
-        self.common = common
-        self.kp_detector = kp_detector
-        self.generator = generator
-        self.dense_motion = dense_motion
-        self.frame_shape = frame_shape
+    @property
+    def dense_motion(self):
+        return self.generator.dense_motion_params
 
     @property
     def num_kp(self):
-        return self.common["num_kp"]
+        return self.common.num_kp
 
     @property
     def estimate_jacobian(self):
-        return self.common["estimate_jacobian"]
+        return self.common.estimate_jacobian
 
     @property
     def estimate_occlusion_map(self):
-        return self.dense_motion is not None and self.generator["estimate_occlusion_map"]
-
-    def kp_detector_kwargs(self):
-        return {**self.kp_detector, **self.common}
-
-    def generator_kwargs(self):
-        return {**self.generator, "dense_motion_params": self.dense_motion, **self.common}
+        return self.dense_motion is not None and self.generator.estimate_occlusion_map
 
 
 def read_yaml(path):
@@ -129,18 +144,13 @@ def load_config(path):
         return value
 
     model = section(raw, "model_params", "")
-    common = _fields(
-        path, section(model, "common_params", "model_params."), COMMON, "model_params.common_params"
-    )
+    prefix = "model_params."
+    common = _fields(path, section(model, "common_params", prefix), CommonParams, prefix)
     kp_detector = _fields(
-        path,
-        section(model, "kp_detector_params", "model_params."),
-        KP_DETECTOR,
-        "model_params.kp_detector_params",
+        path, section(model, "kp_detector_params", prefix), KPDetectorParams, prefix
     )
-    generator_raw = dict(section(model, "generator_params", "model_params."))
+    generator_raw = dict(section(model, "generator_params", prefix))
     dense_raw = generator_raw.pop("dense_motion_params", None)
-    generator = _fields(path, generator_raw, GENERATOR, "model_params.generator_params")
     dense_motion = None
     if dense_raw is not None:
         if not isinstance(dense_raw, dict):
@@ -148,31 +158,44 @@ def load_config(path):
                 f"config {path}: model_params.generator_params.dense_motion_params "
                 f"must be a mapping, got {dense_raw!r}"
             )
-        dense_motion = _fields(
-            path, dense_raw, DENSE_MOTION, "model_params.generator_params.dense_motion_params"
-        )
+        dense_motion = _fields(path, dense_raw, DenseMotionParams, "model_params.generator_params.")
+    generator = _fields(
+        path, generator_raw, GeneratorParams, prefix, dense_motion_params=dense_motion
+    )
     frame_shape = _frame_shape(path, raw.get("dataset_params"))
-    return ModelConfig(path, common, kp_detector, generator, dense_motion, frame_shape)
+    return ModelConfig(path, common, kp_detector, generator, frame_shape)
 
 
-def _fields(path, given, spec, prefix):
+SECTIONS = {
+    CommonParams: "common_params",
+    KPDetectorParams: "kp_detector_params",
+    GeneratorParams: "generator_params",
+    DenseMotionParams: "dense_motion_params",
+}
+
+
+def _fields(path, given, params, parent, **nested):
+    """``params`` (a section's dataclass) from the mapping ``given``, each field validated;
+    ``nested`` are the sections already read inside it."""
+    prefix = parent + SECTIONS[params]
+    spec = {f.name: f for f in dataclasses.fields(params) if f.metadata}
     unknown = sorted(set(given) - set(spec))
     if unknown:
         raise ConfigError(
             f"config {path}: unknown field {prefix}.{unknown[0]} "
             f"(the original's models take: {', '.join(spec)})"
         )
-    out = {}
-    for name, (check, what, default) in spec.items():
+    values = {}
+    for name, field in spec.items():
+        check, what = field.metadata["check"], field.metadata["what"]
         if name not in given:
-            if default is REQUIRED:
+            if field.default is dataclasses.MISSING:
                 raise ConfigError(f"config {path}: missing field {prefix}.{name} ({what})")
-            out[name] = default
             continue
         if not check(given[name]):
             raise ConfigError(f"config {path}: {prefix}.{name} must be {what}, got {given[name]!r}")
-        out[name] = given[name]
-    return out
+        values[name] = given[name]
+    return params(**values, **nested)
 
 
 def _frame_shape(path, dataset):

@@ -15,8 +15,8 @@ from modules.signatures import Signatures
 def build_models(config):
     """Keras models with the config's architecture (weights zero until loaded)."""
     return (
-        KPDetector(**config.kp_detector_kwargs()),
-        OcclusionAwareGenerator(**config.generator_kwargs()),
+        KPDetector(config.common, config.kp_detector),
+        OcclusionAwareGenerator(config.common, config.generator),
     )
 
 

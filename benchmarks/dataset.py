@@ -46,9 +46,7 @@ def load_models(weights):
     sys.path.insert(0, HERE)
     import bench
 
-    from modules.app.sources import KerasModels
-
-    return KerasModels.from_model(bench.load_weights(weights))
+    return bench.load_weights(weights)  # a modules.convert.model.Model: a ModelSource
 
 
 def measure(setting, workdir):

@@ -8,6 +8,7 @@ only its current job with it.
 """
 
 import dataclasses
+import functools
 import os
 import resource
 import sys
@@ -172,11 +173,16 @@ def run_ray(
 
 
 def _send_code_of(*values):
-    """The scripts' model loaders live in run.py / test.py / testlite.py, which a remote worker
-    cannot import: their code travels with the worker instead (``__main__`` already does)."""
+    """The scripts' model loaders live in run.py / test.py / testlite.py (or a benchmark),
+    which a remote worker cannot import: their code travels with the worker instead
+    (``__main__``'s always does)."""
     import ray.cloudpickle
 
     for value in values:
+        while isinstance(value, functools.partial):
+            value = value.func
         name = getattr(value, "__module__", None) or ""
-        if name in sys.modules and name != "__main__" and not name.startswith("modules"):
-            ray.cloudpickle.register_pickle_by_value(sys.modules[name])
+        path = os.path.abspath(getattr(sys.modules.get(name), "__file__", None) or "/")
+        if name not in ("", "__main__") and not name.startswith("modules."):
+            if path.startswith(ROOT + os.sep):
+                ray.cloudpickle.register_pickle_by_value(sys.modules[name])

@@ -4,10 +4,13 @@ tolerances (tests/fixtures/README.md) and the build of the exports. Imported by 
 
 import functools
 import importlib
+import json
 import os
 import pathlib
+import struct
 import subprocess
 import sys
+import zlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -165,3 +168,37 @@ def tiny_run(tmp_path, *flags, driving=None, output=None):
         ],
     )
     return output
+
+
+# Child processes measured, and files that only declare a size
+
+
+# A fresh, small parent: a child's peak RSS (ru_maxrss) starts at its parent's RSS at fork,
+# which for pytest with TensorFlow loaded is about 1 GB; this one's is 10 MB.
+MEASURE = (
+    "import json, os, subprocess, sys; process = subprocess.Popen(sys.argv[1:]); "
+    "_, status, usage = os.wait4(process.pid, 0); print(json.dumps([os.waitstatus_to_exitcode"
+    "(status), usage.ru_maxrss, usage.ru_utime + usage.ru_stime]))"
+)
+
+
+def measured_run(command, stderr):
+    """(exit code, peak resident KiB, CPU seconds) of ``command``; its stderr to ``stderr``
+    (a file), its stdout dropped."""
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command], stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
+    return tuple(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def png_header_only(path, width, height):
+    """A PNG that declares width x height pixels and holds none (a decompression bomb's
+    header): only its header can be read."""
+
+    def chunk(kind, data):
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return str(path)

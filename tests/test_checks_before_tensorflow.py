@@ -9,7 +9,7 @@ import os
 import sys
 
 import pytest
-from test_images import measured_run, png_header_only
+from helpers import measured_run, png_header_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
@@ -17,7 +17,8 @@ CONFIG = os.path.join(TINY, "config.yaml")
 CHECKPOINT = os.path.join(TINY, "tiny-vox-cpk.pth.tar")
 DRIVING = os.path.join(TINY, "demo", "driving.mp4")  # declares 33 frames
 WITHOUT_TF = (
-    "import runpy, sys; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
+    "import os, runpy, sys; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
+    "sys.path.insert(0, os.path.dirname(sys.argv[0])); "  # as python SCRIPT, from any directory
     "runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 PEAK_KIB = 400 * 1024  # TensorFlow alone takes about 600 MB

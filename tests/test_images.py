@@ -2,16 +2,13 @@
 converted to RGB, photos above the size limit refused from their header, and a 48 Mpx photo
 animated within 3 GB."""
 
-import json
 import os
-import struct
-import subprocess
 import sys
-import zlib
 
 import numpy as np
 import pytest
 import skimage.data
+from helpers import measured_run, png_header_only
 from PIL import Image
 from skimage.transform import resize
 
@@ -20,24 +17,6 @@ from modules.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
-
-
-# A fresh, small parent: a child's peak RSS (ru_maxrss) starts at its parent's RSS at fork,
-# which for pytest with TensorFlow loaded is about 1 GB; this one's is 10 MB.
-MEASURE = (
-    "import json, os, subprocess, sys; process = subprocess.Popen(sys.argv[1:]); "
-    "_, status, usage = os.wait4(process.pid, 0); print(json.dumps([os.waitstatus_to_exitcode"
-    "(status), usage.ru_maxrss, usage.ru_utime + usage.ru_stime]))"
-)
-
-
-def measured_run(command, stderr):
-    """(exit code, peak resident KiB, CPU seconds) of ``command``; its stderr to ``stderr``
-    (a file), its stdout dropped."""
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURE, *command], stdout=subprocess.PIPE, stderr=stderr, text=True
-    )
-    return tuple(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def photos():
@@ -102,19 +81,6 @@ def test_other_colour_modes(tmp_path, mode, suffix):
         reference = np.repeat(reference[..., None], 3, axis=-1)
     tolerance = {"P": 0.06, "1": 0.5}.get(mode, 0.02)  # palette and bilevel quantize
     assert np.abs(frame - reference).mean() < tolerance
-
-
-def png_header_only(path, width, height):
-    """A PNG that declares width x height pixels and holds none (a decompression bomb's
-    header): only its header can be read."""
-
-    def chunk(kind, data):
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
-    return str(path)
 
 
 @pytest.mark.parametrize("side", [15_000, 30_000], ids=["225Mpx", "900Mpx"])

@@ -6,7 +6,7 @@ import sys
 import time
 import warnings
 
-from modules.app import cli, modes
+from modules.app import cli, framing, modes
 from modules.app.pipeline import DEFAULT_BATCH_SIZE
 from modules.errors import UsageError
 
@@ -92,6 +92,7 @@ def parser(prog, description):
         help="stop with an error when the driving video is damaged (default: warn and go on)",
     )
     modes.add_flags(p)
+    framing.add_flags(p)
     return p
 
 
@@ -138,6 +139,7 @@ def check(args):
         if os.path.exists(args.output) and os.path.samefile(args.output, getattr(args, flag)):
             raise UsageError(f"--output {args.output} is the --{flag}; choose another output path")
     check_output(args.output)
+    framing.check_flags(args, reader.size)
     return min(total, args.frames or total) if total else args.frames
 
 
@@ -161,6 +163,7 @@ def main(prog, description, add_flags, load_models, argv=None, check_models=None
 
     from modules.app.pipeline import Animation, Settings
 
+    faces = framing.from_args(args)  # finds the faces before any model loads
     with cli.quiet():
         models = load_models(args)
     settings = Settings(
@@ -173,6 +176,7 @@ def main(prog, description, add_flags, load_models, argv=None, check_models=None
         side_by_side=args.side_by_side,
         audio=args.audio,
         strict=args.strict,
+        framing=faces,
     )
     start = time.perf_counter()
     with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:

@@ -19,12 +19,13 @@ AUDIO_COPY = {
 AUDIO_ENCODE = {".webm": ["-c:a", "libopus", "-b:a", "96k"]}
 
 
-def add_audio(video_path, audio_source, max_seconds=None):
+def add_audio(video_path, audio_source, max_seconds=None, start_seconds=None):
     """Put the audio track of `audio_source` (the driving video) into `video_path`, in place.
 
-    The audio is cut to `max_seconds` when given. Returns True when audio was added. When it
-    cannot be (the source has no audio, the output is a GIF or PNG frames, ffmpeg fails), this
-    emits a UserWarning saying why, returns False and leaves `video_path` as it was.
+    The audio starts at `start_seconds` of the source (crop.py's clips) and is cut to
+    `max_seconds` when given. Returns True when audio was added. When it cannot be (the source
+    has no audio, the output is a GIF or PNG frames, ffmpeg fails), this emits a UserWarning
+    saying why, returns False and leaves `video_path` as it was.
     """
     video_path = os.fspath(video_path)
     if os.path.isdir(video_path):
@@ -59,6 +60,9 @@ def add_audio(video_path, audio_source, max_seconds=None):
                     "error",
                     "-i",
                     ffmpeg_arg(video_path),
+                ]
+                + (["-ss", f"{start_seconds:.6f}"] if start_seconds else [])
+                + [
                     "-i",
                     ffmpeg_arg(audio_source),
                     "-map",

@@ -38,6 +38,7 @@ class Settings:
     side_by_side: bool = False
     audio: bool = False
     strict: bool = False  # a damaged driving video is an error, not a warning
+    framing: object = None  # modules.app.framing.Framing: face crops and paste-back
 
 
 def named(role, kp):
@@ -69,7 +70,6 @@ class Animation:
     def run(self, source_path, driving_path, output_path, progress=None):
         """Writes the animation; returns (frames written, fps of the driving video)."""
         s = self.settings
-        frame_shape = self.models.frame_shape
         source_uint8 = load_image(source_path)
         reader = VideoReader(driving_path)
         decode_check = DecodeCheck(driving_path, s.frames, reader.fps)
@@ -84,9 +84,9 @@ class Animation:
                 audio_seconds=s.frames / reader.fps if s.frames and s.audio else None,
             ) as writer,
         ):
-            source = resize_frame(source_uint8, frame_shape).astype(np.float32)[None]
-            kp_source = self.models.kp_detector(image=source)
-            encoded = self.models.encode_source(source_image=source)
+            crops = s.framing.sources(source_uint8) if s.framing else [source_uint8]
+            sources = [self.prepare_source(crop) for crop in crops]
+            source, kp_source, encoded = sources[0]
             kp_initial = self.initial_keypoints(reader, kp_source)
             source_view = img_as_ubyte(source[0]) if s.side_by_side else None
             count = 0
@@ -99,6 +99,12 @@ class Animation:
                     if kp_initial is None:
                         kp_initial = take(kp_driving, 0)
                     frames = img_as_ubyte(prediction)
+                    if s.framing and s.framing.paste_back:  # every other face, pasted back
+                        others = [
+                            self.animate_batch(driving, more, kp, kp_initial)[2]
+                            for _, kp, more in sources[1:]
+                        ]
+                        frames = s.framing.compose(source_uint8, [prediction, *others])
                     if s.side_by_side:
                         frames = [
                             side_by_side_frame(
@@ -124,6 +130,12 @@ class Animation:
             self.damage = decode_check.check(s.strict)
         return count, reader.fps
 
+    def prepare_source(self, image):
+        """(source [1, H, W, 3], its keypoints, its encode_source outputs) of a uint8 image."""
+        source = resize_frame(image, self.models.frame_shape).astype(np.float32)[None]
+        kp_source = self.models.kp_detector(image=source)
+        return source, kp_source, self.models.encode_source(source_image=source)
+
     def animate_batch(self, driving, encoded, kp_source, kp_initial=None):
         """One batch of driving frames [B, H, W, 3] -> (driving keypoints, normalized
         keypoints, predictions [B, H, W, 3]); ``kp_initial`` None: the batch's first frame."""
@@ -148,6 +160,8 @@ class Animation:
         stop = self.settings.frames if stop is None else stop
         batch = []
         for frame in reader.frames(start, stop):
+            if self.settings.framing:
+                frame = self.settings.framing.driving(frame)
             batch.append(resize_frame(frame, self.models.frame_shape).astype(np.float32))
             if len(batch) == self.settings.batch_size:
                 yield np.stack(batch)

@@ -187,12 +187,13 @@ class VideoWriter:
     exception or `abort()` the temporary is removed and an existing target is left untouched.
     """
 
-    def __init__(self, path, fps, audio_from=None, audio_seconds=None):
+    def __init__(self, path, fps, audio_from=None, audio_seconds=None, audio_start=None):
         path = os.fspath(path)
         self.fps = fps
         # Audio is muxed into the temporary file before it is renamed, so the target only
         # ever holds a finished video.
         self.audio_from, self.audio_seconds = audio_from, audio_seconds
+        self.audio_start = audio_start
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.png_dir = check_output(path) == "png"
@@ -270,7 +271,7 @@ class VideoWriter:
                 f"No audio added: '{self.path}' is {what}, which cannot hold audio.", stacklevel=3
             )
             return
-        add_audio(self._tmp, self.audio_from, self.audio_seconds)
+        add_audio(self._tmp, self.audio_from, self.audio_seconds, self.audio_start)
 
     def _commit_dir(self):
         if not os.path.isdir(self.path):

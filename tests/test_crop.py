@@ -73,40 +73,33 @@ def check_pasted(result, scene, faces):
     assert np.array_equal(result[:, ~near], np.broadcast_to(scene[~near], result[:, ~near].shape))
 
 
-@pytest.mark.slow
-def test_paste_back_keeps_every_pixel_outside_the_face(tmp_path):
-    scene, faces = astronaut_scene(0.6, (250, 30), shape=(360, 640))
-    out = tmp_path / "frames"
-    code = run(
-        "--crop",
-        "--paste_back",
-        "--relative",
-        source=saved(tmp_path, "s.png", scene),
-        output=f"{out}/",
-    )
-    assert code == 0
-    result = frames(out)
-    assert len(result) == 8
-    check_pasted(result, scene, faces)
+def one_face():
+    return astronaut_scene(0.6, (250, 30), shape=(360, 640))
 
 
 @pytest.mark.slow
-def test_multi_face_animates_and_pastes_every_face(tmp_path):
-    scene, faces = two_faces()
+@pytest.mark.parametrize(
+    "scene,flags,count",
+    [
+        (one_face, ["--relative"], 8),
+        (two_faces, ["--multi_face", "--frames", "3"], 3),
+    ],
+    ids=["one face", "multi face"],
+)
+def test_paste_back_changes_only_the_faces(tmp_path, scene, flags, count):
+    """Each face is animated and pasted back; every other pixel is the source's, exactly."""
+    scene, faces = scene()
     out = tmp_path / "frames"
-    source = saved(tmp_path, "two.png", scene)
-    code = run(
-        "--crop", "--paste_back", "--multi_face", "--frames", "3", source=source, output=f"{out}/"
-    )
-    assert code == 0
+    source = saved(tmp_path, "s.png", scene)
+    assert run("--crop", "--paste_back", *flags, source=source, output=f"{out}/") == 0
     result = frames(out)
-    assert len(result) == 3
+    assert len(result) == count
     check_pasted(result, scene, faces)
 
 
 @pytest.mark.slow
 def test_paste_back_video_keeps_audio_and_full_size(tmp_path):
-    scene, _ = astronaut_scene(0.6, (250, 30), shape=(360, 640))
+    scene, _ = one_face()
     out = tmp_path / "out.mp4"
     box = "250,30,307,307"  # by hand: the astronaut's photo
     code = run(

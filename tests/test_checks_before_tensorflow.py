@@ -61,6 +61,12 @@ CASES = {
         [*RUN, "--best_frame", "1", "--find_best_frame"],
         "give one of them",
     ),
+    "face box past the frame's edge": (
+        "run.py",
+        [*RUN, "--driving_video", DRIVING, "--driving_box", "0,0,321,10"],
+        "--driving_box 0,0,321,10 reaches past the edge",
+    ),
+    "paste-back without a crop": ("run.py", [*RUN, "--paste_back"], "add --crop"),
     "photo above the size limit": (
         "run.py",
         [*RUN, "--source_image", "{tmp}/huge.png"],

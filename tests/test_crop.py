@@ -8,8 +8,8 @@ import os
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from conftest import FIXTURES, checkpoint_path, config_path
 from face_scenes import astronaut_scene, background, face_free, moving_video, two_faces
+from helpers import FIXTURES, checkpoint_path, config_path
 
 from modules.app.probe import count_frames, video_stream_info
 from modules.app.video import VideoWriter

@@ -13,7 +13,9 @@ from modules.app import cli, interrupt
 from modules.errors import UsageError
 from modules.export.contract import (
     MODULE_NAMES,
+    PRECISIONS,
     QUANTIZATIONS,
+    build_name,
     saved_model_dir,
     tflite_dir,
     tflite_path,
@@ -45,6 +47,13 @@ def parse(argv):
     )
     add_mobile_flags(parser)
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="bfloat16: SavedModels whose per-frame generator convolutions run in bfloat16, "
+        "in saved_models/NAME-bfloat16/ for test.py --precision bfloat16 (no TF Lite models)",
+    )
+    parser.add_argument(
         "--loadwithtorch",
         action="store_true",
         help="read the checkpoint with torch.load instead of the built-in reader",
@@ -69,6 +78,11 @@ def parse(argv):
     if args.quantize and args.nolite:
         raise UsageError("--quantize makes TF Lite models; it does not go with --nolite")
     check_mobile_flags(args)
+    if args.precision != "float32" and (args.quantize or args.mobile):
+        raise UsageError(
+            "--precision bfloat16 makes SavedModels; it does not go with --quantize, "
+            "--static_batch, --prediction_only or --hardcode"
+        )
     return args
 
 
@@ -168,8 +182,14 @@ def build(args, name, config, checkpoint):
     from modules.export import savedmodel, tflite
 
     steps = Steps(name)
+    precision = None if args.precision == "float32" else args.precision
     model = steps.run(
-        f"loading {checkpoint} with {config}", load_model, config, checkpoint, args.loadwithtorch
+        f"loading {checkpoint} with {config}",
+        load_model,
+        config,
+        checkpoint,
+        args.loadwithtorch,
+        precision,
     )
     signatures = model.signatures
     if args.mobile:
@@ -186,7 +206,7 @@ def build(args, name, config, checkpoint):
     modules = [args.module] if args.module else list(MODULE_NAMES)
     if not (args.quantize or args.mobile):
         for module in modules:
-            directory = saved_model_dir(args.saved_models, name, module)
+            directory = saved_model_dir(args.saved_models, build_name(name, precision), module)
             steps.run(
                 f"SavedModel {os.path.relpath(directory)}",
                 savedmodel.save_saved_model,
@@ -194,7 +214,7 @@ def build(args, name, config, checkpoint):
                 module,
                 directory,
             )
-    if args.nolite:
+    if args.nolite or precision:
         return
     folder = tflite_dir(args.tflite, name, args.quantize)
     for module in modules:

@@ -30,6 +30,8 @@ def add_flags(parser):
         help="read the checkpoint with torch.load instead of the built-in reader",
     )
 
+    animate.add_precision_flag(parser)
+
 
 def check_models(args):
     from modules.convert.checkpoint import check_checkpoint_file
@@ -46,6 +48,7 @@ def load_models(args):
         args.config or cli.config_path(args.model),
         args.checkpoint or cli.checkpoint_path(args.model),
         use_torch=args.loadwithtorch,
+        precision=args.precision,
     )
 
 

@@ -7,7 +7,7 @@
 import sys
 
 from modules.app import animate, cli
-from modules.export.contract import build_hint, saved_model_dir
+from modules.export.contract import build_hint, build_name, saved_model_dir
 
 
 def add_flags(parser):
@@ -23,23 +23,33 @@ def add_flags(parser):
         metavar="DIR",
         help="where build.py wrote the SavedModels (default: saved_models/)",
     )
+    animate.add_precision_flag(parser)
+
+
+def precision(args):
+    return None if args.precision == "float32" else args.precision
+
+
+def hint(args):
+    return build_hint(args.model, precision=precision(args))
 
 
 def model_folder(args):
-    folder = saved_model_dir(args.saved_models, args.model)
-    return animate.model_folder(folder, args.model, "SavedModels", build_hint(args.model))
+    """saved_models/NAME/, or saved_models/NAME-bfloat16/ for --precision bfloat16."""
+    folder = saved_model_dir(args.saved_models, build_name(args.model, precision(args)))
+    return animate.model_folder(folder, args.model, "SavedModels", hint(args))
 
 
 def check_models(args):
     from modules.app.sources import saved_model_paths
 
-    saved_model_paths(model_folder(args), build_hint(args.model))
+    saved_model_paths(model_folder(args), hint(args))
 
 
 def load_models(args):
     from modules.app.sources import SavedModels
 
-    return SavedModels(model_folder(args), build_hint(args.model))
+    return SavedModels(model_folder(args), hint(args))
 
 
 @cli.main_guard

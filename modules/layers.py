@@ -56,7 +56,19 @@ class Conv2d(Prebuilt, keras.layers.Layer):
         else:
             self.padding = [[0, 0], [ph, ph], [pw, pw], [0, 0]]
 
+    # None: float32. tf.bfloat16: the convolution itself runs in bfloat16 (oneDNN), its input
+    # and kernel rounded to bfloat16 and its output back to float32 before the bias.
+    precision = None
+
     def call(self, x):
+        if self.precision is not None:
+            y = tf.nn.conv2d(
+                tf.cast(x, self.precision),
+                tf.cast(self.kernel, self.precision),
+                strides=1,
+                padding=self.padding,
+            )
+            return tf.cast(y, tf.float32) + self.bias
         return tf.nn.conv2d(x, self.kernel, strides=1, padding=self.padding) + self.bias
 
     def torch_state(self):

@@ -9,6 +9,7 @@ import warnings
 from modules.app import cli, framing, modes
 from modules.app.pipeline import DEFAULT_BATCH_SIZE
 from modules.errors import UsageError
+from modules.export.contract import PRECISIONS
 
 DEFAULT_SOURCE = os.path.join("example", "source.png")
 DEFAULT_DRIVING = os.path.join("example", "driving.mp4")
@@ -200,3 +201,14 @@ def model_folder(folder, name, kind, build_hint):
             f"build them with: {build_hint}"
         )
     return folder
+
+
+def add_precision_flag(parser):
+    """run.py's and test.py's --precision (benchmarks/bench.py measures both modes)."""
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="bfloat16: the generator's per-frame convolutions in bfloat16, faster on CPUs "
+        "with AVX512_BF16 or AMX (default: float32, the exact port)",
+    )

@@ -35,14 +35,18 @@ class Model(NumpyModel):
         super().__init__(self.signatures.functions(), self.signatures.input_shapes())
 
 
-def load_model(config_path, checkpoint_path, use_torch=False):
+def load_model(config_path, checkpoint_path, use_torch=False, precision=None):
     """Builds the models of ``config_path`` and loads ``checkpoint_path`` (an original
     ``*.pth.tar``) into them. ``use_torch`` reads the checkpoint with torch.load instead of
-    the built-in reader. Raises ConfigError, CheckpointError or WeightError."""
+    the built-in reader. ``precision`` 'bfloat16' runs the generator's per-frame
+    convolutions in bfloat16 (see OcclusionAwareGenerator.set_precision); None or 'float32'
+    is the exact port. Raises ConfigError, CheckpointError or WeightError."""
     exact_float32(tf)
     config = load_config(config_path)
     generator_state, kp_detector_state = read_state_dicts(checkpoint_path, use_torch=use_torch)
     kp_detector, generator = build_models(config)
     load_state_dict(kp_detector, kp_detector_state, f"checkpoint {checkpoint_path} (kp_detector)")
     load_state_dict(generator, generator_state, f"checkpoint {checkpoint_path} (generator)")
+    if precision == "bfloat16":
+        generator.set_precision(tf.bfloat16)
     return Model(config, kp_detector, generator)

@@ -17,6 +17,8 @@ MODULES = {
 }
 MODULE_NAMES = tuple(MODULES)
 QUANTIZATIONS = ("float16", "dynamic")
+# run.py / test.py --precision; build.py --precision bfloat16 writes saved_models/NAME-bfloat16/.
+PRECISIONS = ("float32", "bfloat16")
 # Quantization is applied to the generator only: the keypoint detector is cheap and keypoint
 # precision drives all the motion, process_kp has no weights.
 QUANTIZED_MODULES = ("generator",)
@@ -42,9 +44,10 @@ def tflite_path(folder, module):
     return os.path.join(folder, f"{module}.tflite")
 
 
-def build_hint(name, quantize=None):
+def build_hint(name, quantize=None, precision=None):
     """The command that builds what a script needs."""
-    return f"python build.py --model {name}" + (f" --quantize {quantize}" if quantize else "")
+    hint = f"python build.py --model {name}" + (f" --quantize {quantize}" if quantize else "")
+    return hint + (f" --precision {precision}" if precision not in (None, "float32") else "")
 
 
 # TF Lite metadata entry of a process_kp built with --hardcode: JSON {flag: 0.0 or 1.0}.

@@ -1,7 +1,9 @@
-"""Speed, memory and size of run.py's Keras models, the SavedModels and the TF Lite models
-(float32, float16, dynamic-range int8) on the full-size vox model. Needs no download.
+"""Speed, memory and size of run.py's Keras models (float32 and --precision bfloat16), the
+SavedModels and the TF Lite models (float32, float16, dynamic-range int8, and the mobile
+builds: static batch 4, prediction only, flags hardcoded) on the full-size vox model, and the
+whole process of the scripts beside the original (benchmarks/process.py). Needs no download.
 
-    python benchmarks/bench.py [--frames 40] [--repeats 3]
+    python benchmarks/bench.py [--frames 40] [--repeats 3] [--targets keras,tflite] [--whole]
 
 The vox architecture (config/vox-256.yaml) gets random weights whose batch-norm statistics
 are calibrated on the example frames, so activations have realistic ranges (as the tiny
@@ -22,125 +24,80 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from random_model import (  # noqa: E402
+    EXAMPLE_DRIVING,
+    EXAMPLE_SOURCE,
+    load_weights,
+    random_model,
+    save_weights,
+)
+
 from modules.app.cli import import_tensorflow, quiet  # noqa: E402
 from modules.export.contract import QUANTIZATIONS, build_name  # noqa: E402
 
-CONFIG = os.path.join(ROOT, "config", "vox-256.yaml")
-EXAMPLE_SOURCE = os.path.join(ROOT, "example", "source.png")
-EXAMPLE_DRIVING = os.path.join(ROOT, "example", "driving.mp4")
-# tflite, tflite-float16, tflite-dynamic: build.py's folder names of the TF Lite builds
-TARGETS = ("keras", "savedmodel", *(build_name("tflite", q) for q in (None, *QUANTIZATIONS)))
+# The folder names of build.py's builds: keras-bfloat16 is run.py --precision bfloat16;
+# tflite, tflite-float16, tflite-dynamic; tflite-mobile and tflite-mobile-dynamic the mobile
+# builds (MOBILE) in float32 and with --quantize dynamic.
+TARGETS = (
+    "keras",
+    build_name("keras", "bfloat16"),
+    "savedmodel",
+    *(build_name("tflite", q) for q in (None, *QUANTIZATIONS)),
+    "tflite-mobile",
+    build_name("tflite-mobile", "dynamic"),
+)
+# The mobile builds: build.py --static_batch 4 --prediction_only --hardcode 1,1 (the
+# benchmark animates with --relative --adapt_scale), float32 and with --quantize dynamic.
+MOBILE = {"static_batch": 4, "prediction_only": True, "hardcode": (1, 1)}
+# What each target's frames are compared with (PSNR).
+REFERENCE = {"keras-bfloat16": "keras", "tflite-": "tflite"}
 # The original PyTorch on the same 2-core machine (issue #5, re-measured: README, Speed):
 # generator 0.69 s/frame + keypoint detector 0.028 s/frame at batch 1.
 ORIGINAL_SECONDS_PER_FRAME = 0.69 + 0.028
 
 
-def random_model():
-    """The vox Keras models with random weights and batch-norm statistics measured on the
-    example frames (each layer's running mean/variance set from its own input, in order)."""
-    import numpy as np
-
-    from modules.app.images import read_image, resize_frame
-    from modules.app.video import VideoReader
-    from modules.convert.config import load_config
-    from modules.convert.model import Model, build_models
-    from modules.convert.weights import load_state_dict, random_state_dict
-    from modules.layers import BatchNorm2d
-
-    config = load_config(CONFIG)
-    kp_detector, generator = build_models(config)
-    load_state_dict(kp_detector, random_state_dict(kp_detector, 0), "kp_detector")
-    load_state_dict(generator, random_state_dict(generator, 1), "generator")
-
-    # Enough frames that even the 2x2 bottom of the hourglasses gets a usable variance
-    # (a handful of samples per channel gives near-zero variances that blow activations up).
-    with VideoReader(EXAMPLE_DRIVING) as reader:
-        frames = [resize_frame(f, config.frame_shape) for i, f in enumerate(reader) if i % 6 == 0]
-    source = read_image(EXAMPLE_SOURCE, config.frame_shape)
-    images = np.stack([source] + frames).astype(np.float32)
-
-    original_call = BatchNorm2d.call
-
-    def calibrating_call(layer, x):
-        mean, variance = (v.numpy() for v in __import__("tensorflow").nn.moments(x, [0, 1, 2]))
-        layer.moving_mean.assign(mean)
-        layer.moving_variance.assign(variance)
-        return original_call(layer, x)
-
-    BatchNorm2d.call = calibrating_call
-    try:
-        kp = kp_detector(images)
-        pairs = len(frames)
-        generator(
-            np.repeat(images[:1], pairs, axis=0),
-            kp_driving={k: v[1:] for k, v in kp.items()},
-            kp_source={k: np.repeat(v[:1], pairs, axis=0) for k, v in kp.items()},
-        )
-    finally:
-        BatchNorm2d.call = original_call
-    return Model(config, kp_detector, generator)
-
-
-def save_weights(model, path):
-    """The random model's weights, so that every worker runs the same model without
-    calibrating it again (which would inflate its peak memory)."""
-    import numpy as np
-
-    from modules.convert.weights import state_dict
-
-    np.savez(
-        path,
-        **{f"kp_detector/{k}": v for k, v in state_dict(model.keras_kp_detector).items()},
-        **{f"generator/{k}": v for k, v in state_dict(model.keras_generator).items()},
-    )
-
-
-def load_weights(path):
-    """The Keras models of the vox config with the weights ``save_weights`` wrote."""
-    import numpy as np
-
-    from modules.convert.config import load_config
-    from modules.convert.model import Model, build_models
-    from modules.convert.weights import load_state_dict
-
-    config = load_config(CONFIG)
-    kp_detector, generator = build_models(config)
-    with np.load(path) as data:
-        for part, model in (("kp_detector", kp_detector), ("generator", generator)):
-            load_state_dict(
-                model,
-                {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(part + "/")},
-                part,
-            )
-    return Model(config, kp_detector, generator)
-
-
-def build_exports(workdir):
-    """The random model's weights, SavedModels and three TF Lite variants, in ``workdir``."""
+def build_exports(workdir, targets):
+    """The random model's weights (once), then the SavedModels and TF Lite models that
+    ``targets`` need and ``workdir`` does not have yet."""
     from modules.atomic import write_file
     from modules.export import savedmodel, tflite
-    from modules.export.contract import MODULE_NAMES, tflite_dir, tflite_path
+    from modules.export.contract import MODULE_NAMES, tflite_path
+    from modules.signatures import Signatures, hardcoded_flags
 
-    model = random_model()
-    save_weights(model, os.path.join(workdir, "weights.npz"))
+    weights = os.path.join(workdir, "weights.npz")
+    if os.path.isfile(weights):
+        model = load_weights(weights)
+    else:
+        model = random_model()
+        save_weights(model, weights)
+    mobile = Signatures(
+        model.config,
+        model.keras_kp_detector,
+        model.keras_generator,
+        static_batch=MOBILE["static_batch"],
+        prediction_only=MOBILE["prediction_only"],
+        hardcode=hardcoded_flags(*MOBILE["hardcode"]),
+    )
     for module in MODULE_NAMES:
-        savedmodel.save_saved_model(
-            model.signatures, module, os.path.join(workdir, "saved", module)
-        )
-        for quantize in (None, *QUANTIZATIONS):
-            folder = tflite_dir(workdir, "tflite", quantize)
-            write_file(
-                tflite_path(folder, module),
-                tflite.convert_tflite(model.signatures, module, quantize),
-            )
+        saved = os.path.join(workdir, "saved", module)
+        if "savedmodel" in targets and not os.path.isdir(saved):
+            savedmodel.save_saved_model(model.signatures, module, saved)
+        for target in targets:
+            path = tflite_path(os.path.join(workdir, target), module)
+            if not target.startswith("tflite") or os.path.isfile(path):
+                continue
+            quantize = target.rsplit("-", 1)[1] if target.endswith(("float16", "dynamic")) else None
+            signatures = mobile if target.startswith("tflite-mobile") else model.signatures
+            write_file(path, tflite.convert_tflite(signatures, module, quantize))
     return model
 
 
 def load_target(target, workdir):
     from modules.app.sources import LiteModels, SavedModels
 
-    if target == "keras":
-        return load_weights(os.path.join(workdir, "weights.npz"))
+    if target.startswith("keras"):
+        precision = target.split("-")[1] if "-" in target else None
+        return load_weights(os.path.join(workdir, "weights.npz"), precision)
     if target == "savedmodel":
         return SavedModels(os.path.join(workdir, "saved"), "benchmarks/bench.py")
     return LiteModels(os.path.join(workdir, target), "benchmarks/bench.py")
@@ -221,7 +178,7 @@ def worker(target, workdir, frames, repeats):
     )
     result["end_to_end_fps"] = count / (time.perf_counter() - start)
     result["peak_rss_mib"] = peak_rss_mib()
-    if target.startswith("tflite"):  # lossless frames for the quantized models' PSNR
+    if target != "savedmodel":  # lossless frames for the reduced-precision models' PSNR
         out = os.path.join(workdir, f"{target}-frames") + os.sep
         Animation(models, settings).run(EXAMPLE_SOURCE, EXAMPLE_DRIVING, out)
         result["frames_dir"] = out
@@ -276,10 +233,26 @@ def main():
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per batch size")
     parser.add_argument("--workdir", help="keep the exports here (default: a temporary folder)")
+    parser.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated subset of {','.join(TARGETS)} (default: all)",
+    )
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="also time the scripts' whole process and first frame (benchmarks/process.py)",
+    )
+    parser.add_argument(
+        "--original",
+        metavar="DIR",
+        help="with --whole: a checkout of the original first-order-model to time beside",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.workdir, args.frames, args.repeats)
+    targets = [t for t in TARGETS if t in args.targets.split(",")]
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="fomm-bench-")
     os.makedirs(workdir, exist_ok=True)
@@ -290,10 +263,7 @@ def main():
         flush=True,
     )
     with quiet():
-        if not os.path.isfile(os.path.join(workdir, "weights.npz")):
-            model = build_exports(workdir)
-        else:
-            model = load_weights(os.path.join(workdir, "weights.npz"))
+        model = build_exports(workdir, targets)
         flops = gflop_per_frame(model)
         peak = matmul_peak()
     del model
@@ -305,7 +275,7 @@ def main():
     )
 
     results = []
-    for target in TARGETS:
+    for target in targets:
         command = [
             sys.executable,
             os.path.abspath(__file__),
@@ -325,10 +295,9 @@ def main():
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"measured {target}", flush=True)
 
-    sizes = {"keras": None, "savedmodel": size_mib(os.path.join(workdir, "saved"))}
-    for target in TARGETS[2:]:
-        sizes[target] = size_mib(os.path.join(workdir, target))
-    reference = next((r["frames_dir"] for r in results if r["target"] == "tflite"), None)
+    sizes = {t: size_mib(os.path.join(workdir, t)) for t in targets if t.startswith("tflite")}
+    sizes["savedmodel"] = size_mib(os.path.join(workdir, "saved"))
+    frames = {r["target"]: r["frames_dir"] for r in results if "frames_dir" in r}
     per_frame_flops = flops["animate_encoded"] + flops["kp_detector"]
     original_fps = 1 / ORIGINAL_SECONDS_PER_FRAME
     print()
@@ -341,9 +310,10 @@ def main():
         best = min(r["s_per_frame_b1"], r["s_per_frame_b4"])
         achieved = per_frame_flops / best
         quality = ""
-        if r["target"].startswith("tflite-") and reference:
-            quality = f"{psnr(r['frames_dir'], reference):.1f} dB"
-        size = sizes[r["target"]]
+        reference = next((v for k, v in REFERENCE.items() if r["target"].startswith(k)), None)
+        if reference in frames:
+            quality = f"{psnr(r['frames_dir'], frames[reference]):.1f} dB vs {reference}"
+        size = sizes.get(r["target"])
         print(
             f"| {r['target']} | {r['s_per_frame_b1']:.3f} | {r['s_per_frame_b4']:.3f} | "
             f"{achieved:.0f} ({100 * achieved / peak:.0f}%) | {r['end_to_end_fps']:.2f} | "
@@ -354,6 +324,10 @@ def main():
         f"\noriginal PyTorch: {ORIGINAL_SECONDS_PER_FRAME:.3f} s/frame = {original_fps:.2f} "
         f"frames/s (generator + keypoint detector, batch 1)"
     )
+    if args.whole:
+        from process import whole_process
+
+        whole_process(workdir, args.original, args.repeats)
 
 
 if __name__ == "__main__":

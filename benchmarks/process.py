@@ -48,12 +48,22 @@ def write_checkpoint(workdir):
         return None
     import numpy as np
     import torch
+    from random_model import load_weights
 
-    with np.load(os.path.join(workdir, "weights.npz")) as data:
-        parts = {"generator": {}, "kp_detector": {}}
-        for key in data.files:
-            part, name = key.split("/", 1)
-            parts[part][name] = torch.from_numpy(np.ascontiguousarray(data[key]))
+    from modules.convert.weights import state_dict, torch_state
+
+    model = load_weights(os.path.join(workdir, "weights.npz"))
+    parts = {}
+    for part, keras in (
+        ("generator", model.keras_generator),
+        ("kp_detector", model.keras_kp_detector),
+    ):
+        weights = state_dict(keras)
+        # the anti-alias kernels, which the port computes but the original loads
+        weights.update(
+            {k: e.expected for k, e in torch_state(keras).items() if e.expected is not None}
+        )
+        parts[part] = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}
     torch.save(parts, path + ".tmp")
     os.replace(path + ".tmp", path)
     return path
@@ -117,13 +127,30 @@ def original_argv(original, checkpoint, driving, output):
     ]
 
 
+# Imported by demo.py (ffmpeg for --audio) or by the training code it imports (animate.py ->
+# frames_dataset.py, augmentation.py, logger.py) but never used by the demo itself.
+ORIGINAL_UNUSED_IMPORTS = {
+    "ffmpeg.py": "",
+    "pandas.py": "",
+    "torchvision.py": "",
+    "matplotlib/__init__.py": "",
+    "matplotlib/pyplot.py": "",
+    "sklearn/__init__.py": "",
+    "sklearn/model_selection.py": "def train_test_split(*args, **kwargs): ...\n",
+}
+
+
 def original_env(workdir):
+    """The environment for demo.py: empty stand-ins for the packages above that are not
+    installed (measurement only; real ones would only add to the original's start-up)."""
     env = dict(os.environ)
-    if importlib.util.find_spec("ffmpeg") is None:
-        stub = os.path.join(workdir, "stub")
-        os.makedirs(stub, exist_ok=True)
-        open(os.path.join(stub, "ffmpeg.py"), "w").close()
-        env["PYTHONPATH"] = stub + os.pathsep + env.get("PYTHONPATH", "")
+    stub = os.path.join(workdir, "stub")
+    for name, text in ORIGINAL_UNUSED_IMPORTS.items():
+        if importlib.util.find_spec(name.split("/")[0].removesuffix(".py")) is None:
+            os.makedirs(os.path.dirname(os.path.join(stub, name)), exist_ok=True)
+            with open(os.path.join(stub, name), "w") as f:
+                f.write(text)
+    env["PYTHONPATH"] = stub + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 

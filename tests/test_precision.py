@@ -3,16 +3,16 @@ in bfloat16, everything else float32; opt-in, float32 stays the exact port."""
 
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     KP_TOL,
     build,
     checkpoint_path,
     config_path,
     images,
     reference,
+    run_build,
+    run_script,
 )
-from test_export import run_build
-from test_scripts import run_script
 
 
 def psnr(got, want):

@@ -9,7 +9,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 from face_scenes import astronaut_scene, background, face_free, moving_video, two_faces
-from helpers import FIXTURES, checkpoint_path, config_path
+from helpers import FIXTURES, main_of, model_args
 
 from modules.app.probe import count_frames, video_stream_info
 from modules.app.video import VideoWriter
@@ -17,17 +17,10 @@ from modules.app.video import VideoWriter
 DRIVING = FIXTURES / "tiny-vox" / "demo" / "driving.mp4"  # a face, 8 frames, with audio
 
 
-def run(*flags, source, output, driving=DRIVING):
-    """run.py's main() in this process with the tiny model; returns its exit code."""
-    import run as script
-
+def run(*flags, source, output, driving=DRIVING, script="run.py", built=None):
+    """A script's main() in this process with the tiny model; returns its exit code."""
     args = [
-        "--model",
-        "tiny-vox",
-        "--config",
-        str(config_path("tiny-vox")),
-        "--checkpoint",
-        str(checkpoint_path("tiny-vox")),
+        *model_args(script, "tiny-vox", built),
         "--source_image",
         str(source),
         "--driving_video",
@@ -37,7 +30,7 @@ def run(*flags, source, output, driving=DRIVING):
         *flags,
     ]
     try:
-        return script.main(args) or 0
+        return main_of(script)(args) or 0
     except SystemExit as exit:
         return exit.code
 
@@ -79,19 +72,22 @@ def one_face():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "scene,flags,count",
+    "scene,flags,count,script",
     [
-        (one_face, ["--relative"], 8),
-        (two_faces, ["--multi_face", "--frames", "3"], 3),
+        (one_face, ["--relative"], 8, "run.py"),
+        (two_faces, ["--multi_face", "--frames", "3"], 3, "run.py"),
+        (one_face, ["--frames", "3"], 3, "test.py"),
+        (one_face, ["--frames", "3"], 3, "testlite.py"),
     ],
-    ids=["one face", "multi face"],
+    ids=["one face", "multi face", "SavedModels", "TF Lite"],
 )
-def test_paste_back_changes_only_the_faces(tmp_path, scene, flags, count):
+def test_paste_back_changes_only_the_faces(tmp_path, built, scene, flags, count, script):
     """Each face is animated and pasted back; every other pixel is the source's, exactly."""
     scene, faces = scene()
     out = tmp_path / "frames"
     source = saved(tmp_path, "s.png", scene)
-    assert run("--crop", "--paste_back", *flags, source=source, output=f"{out}/") == 0
+    flags = ["--crop", "--paste_back", *flags]
+    assert run(*flags, source=source, output=f"{out}/", script=script, built=built) == 0
     result = frames(out)
     assert len(result) == count
     check_pasted(result, scene, faces)

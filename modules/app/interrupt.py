@@ -12,6 +12,7 @@ exception it raised; ``check()``, called between steps, raises it again so the r
 """
 
 import signal
+import threading
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _received = None
@@ -39,6 +40,8 @@ def install():
     ``restore`` (when a script's main runs inside another program, such as the tests)."""
     global _received
     _received = None
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # only the main thread may handle signals; the caller's handling stays
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     for signum, handler in previous.items():
         if handler is not signal.SIG_IGN:

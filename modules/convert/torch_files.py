@@ -44,7 +44,8 @@ class _Capped:
         self.f, self.size = f, os.fstat(f.fileno()).st_size
 
     def read(self, n=-1):
-        left = max(self.size - self.f.tell(), 0)
+        # No opcode of a pickle within the limits needs more than MAX_PICKLE_BYTES at once.
+        left = min(max(self.size - self.f.tell(), 0), MAX_PICKLE_BYTES + 1)
         return self.f.read(left if n is None or n < 0 else min(n, left))
 
     def readline(self):

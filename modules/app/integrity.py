@@ -5,8 +5,9 @@ imageio repeats frames to keep the frame rate, so a damaged video reads as a sho
 smudged but normal one. ``DecodeCheck`` asks ffmpeg itself, in a background process beside
 the animation: a stream copy counts the frames the container declares (its packets, no
 decoding), and a decode to the null muxer (no frame rate conversion) counts the frames that
-decode, the frames it had to conceal errors in, and every error it reports. A frame is
-*affected* if it did not decode or was concealed.
+decode, the frames it had to conceal errors in (the H.264 decoder's "error while decoding
+MB" lines, one per damaged slice), and every error it reports. A frame is *affected* if it
+did not decode or was concealed.
 """
 
 import re
@@ -42,7 +43,8 @@ def _ffmpeg_pass(path, seconds, *args):
                 count = int(found.group(1))
             elif line.strip():
                 errors += 1
-                concealed += b"concealing" in line
+                # the H.264 decoder's line for a slice it decoded in part and concealed
+                concealed += b"error while decoding MB" in line or b"concealing" in line
         rest = rest[-4096:]
     process.wait()
     found = _FRAME.search(rest)

@@ -94,8 +94,7 @@ class RayWorker:
 
 
 def start_ray(address, workers):
-    """Starts a local cluster (``address`` 'local') or joins one; returns the number of
-    workers to run (``workers``, else one per CPU of the cluster)."""
+    """Starts a local cluster (``address`` 'local') or joins one."""
     try:
         import ray
     except ImportError:
@@ -121,7 +120,16 @@ def start_ray(address, workers):
             )
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise UsageError(f"cannot join the Ray cluster at {address}: {error}") from None
-    return workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def default_workers(use_gpus):
+    """One worker per GPU of the cluster, else one per machine: TensorFlow and LiteRT already
+    use every core of a machine, so a second worker there only adds its memory (measured:
+    README, Dataset modes)."""
+    import ray
+
+    gpus = int(ray.cluster_resources().get("GPU", 0)) if use_gpus else 0
+    return gpus or max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
 
 
 def run_ray(
@@ -131,11 +139,13 @@ def run_ray(
     ``gpus`` and GPUs in the cluster, each worker takes one."""
     import ray
 
-    count = start_ray(address, workers)
+    start_ray(address, workers)
     try:
+        count = workers or default_workers(gpus)
         _send_code_of(*getattr(make_worker, "args", ()))
         per_worker = 1 if gpus and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        actor = ray.remote(num_cpus=1, num_gpus=per_worker)(RayWorker)
+        # SPREAD: the workers go to different machines first
+        actor = ray.remote(num_cpus=1, num_gpus=per_worker, scheduling_strategy="SPREAD")(RayWorker)
         actors = [actor.remote(make_worker) for _ in range(count)]
         errors = [e for e in ray.get([a.start.remote() for a in actors]) if e]
         if errors:

@@ -51,7 +51,8 @@ def add_flags(p):
         "--workers",
         type=int,
         metavar="N",
-        help="Ray workers, each with its own models (default: one per CPU of the cluster)",
+        help="Ray workers, each with its own models (default: one per GPU of the cluster, else "
+        "one per machine)",
     )
     p.add_argument(
         "--resume",
@@ -87,6 +88,7 @@ def check(args, config):
     if not root:
         raise UsageError(f"config {config} has no dataset_params.root_dir; pass --dataset DIR")
     folder, videos = dataset_videos(root)
+    folder = os.path.abspath(folder)
     if args.mode == "reconstruction":
         if params.num_videos is not None:
             # reconstruction.py stops at `it > num_videos`: num_videos + 1 videos
@@ -155,6 +157,14 @@ def main(prog, args, load_models, config):
     from modules.app.video import check_output
 
     params, jobs = check(args, config)
+    # Workers may run elsewhere (another folder, another machine): they get absolute paths,
+    # resolved here, never defaults of their own.
+    args.config = config
+    if getattr(args, "checkpoint", "") is None:
+        args.checkpoint = cli.checkpoint_path(args.model)
+    for name in ("config", "checkpoint", "saved_models", "tflite"):
+        if getattr(args, name, None):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
     output = args.output or os.path.join("log", args.model)
     video_format = (
         params.reconstruction_format if args.mode == "reconstruction" else params.animate_format
@@ -213,7 +223,11 @@ def main(prog, args, load_models, config):
         means = np.array([losses[n][1] for n in losses], np.float64)
         # the mean over every frame of every video, as reconstruction.py prints it
         print(f"Reconstruction loss: {str(np.float32((counts * means).sum() / counts.sum()))}")
-    where = f"{outcome.workers} Ray workers" if outcome.workers else "1 process"
+    where = (
+        f"{outcome.workers} Ray worker{'s' if outcome.workers > 1 else ''}"
+        if outcome.workers
+        else "1 process"
+    )
     rate = outcome.frames / outcome.seconds if outcome.seconds else 0.0
     print(
         f"{len(todo) - len(outcome.failures)} of {len(todo)} {FOLDERS[args.mode]} jobs, "

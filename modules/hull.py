@@ -5,18 +5,23 @@ line i->j; the shoelace formula over those edges gives the area. O(K^3) work, fi
 or so keypoints FOMM uses, with no sort, loop or data-dependent shape.
 
 Which side of a line a point lies on is decided exactly, on the points snapped to an integer grid
-of about 2^24 steps across the set, in int64. Float32 orientation tests are not consistent for
-nearly collinear points (rounding depends on which point is the base), and an edge test built on
-them can then lose or double an edge, an error of a large triangle. Snapping moves a point by at
-most one step, so the hull found is off by at most a sliver of that width; the area itself is
-computed from the original coordinates.
+of about 2^24 steps across the set. Float32 orientation tests are not consistent for nearly
+collinear points (rounding depends on which point is the base), and an edge test built on them
+can then lose or double an edge, an error of a large triangle. Snapping moves a point by at most
+one step, so the hull found is off by at most a sliver of that width; the area itself is computed
+from the original coordinates.
+
+The exact products (up to 2^50) are computed in int32 with 12-bit limbs (`_sign_of_sum`), not in
+int64: TF.js has no int64 (its converter turns int64 into int32, where the products overflow and
+the hull comes out wrong), and int32 runs the same on TF, TF Lite, ONNX and TF.js.
 """
 
 import math
 
 import tensorflow as tf
 
-_GRID_BITS = 24.0  # int64 orientation terms stay below 2^52
+_GRID_BITS = 24.0  # grid coordinates and their differences stay within 2^25 (see _sign_of_sum)
+_LIMB = 4096  # 2^12
 
 
 def _at(t, pos, n=3):
@@ -28,8 +33,32 @@ def _at(t, pos, n=3):
     return t
 
 
+def _sign_of_sum(a, b, c, d):
+    """The sign (-1, 0 or 1, int32) of ``a * b + c * d``, exactly, for int32 tensors with
+    |a|, |b|, |c|, |d| <= 2^25, computed in int32 only.
+
+    Each factor is split into 12-bit limbs, a = ah * 2^12 + al with 0 <= al < 2^12, so that
+    the sum is H * 2^24 + M * 2^12 + L with every limb sum within int32 (|H| <= 2^27,
+    |M| <= 2^27, |L| <= 2^25). Carrying L into M and M into H leaves 0 <= M, L < 2^12, and the
+    sign is then that of H, or whether M or L is non-zero where H is 0.
+    """
+    ah, al = tf.math.floordiv(a, _LIMB), tf.math.floormod(a, _LIMB)
+    bh, bl = tf.math.floordiv(b, _LIMB), tf.math.floormod(b, _LIMB)
+    ch, cl = tf.math.floordiv(c, _LIMB), tf.math.floormod(c, _LIMB)
+    dh, dl = tf.math.floordiv(d, _LIMB), tf.math.floormod(d, _LIMB)
+    high = ah * bh + ch * dh
+    middle = ah * bl + al * bh + ch * dl + cl * dh
+    low = al * bl + cl * dl
+    middle = middle + tf.math.floordiv(low, _LIMB)
+    low = tf.math.floormod(low, _LIMB)
+    high = high + tf.math.floordiv(middle, _LIMB)
+    middle = tf.math.floormod(middle, _LIMB)
+    rest = tf.cast(tf.logical_or(middle > 0, low > 0), tf.int32)
+    return tf.where(high != 0, tf.sign(high), rest)
+
+
 def _snap(x, y):
-    """Coordinates [..., K] -> int64 grid coordinates, the same grid step along x and y (a uniform
+    """Coordinates [..., K] -> int32 grid coordinates, the same grid step along x and y (a uniform
     scale keeps every orientation).
 
     The step is a power of two, so points with few significant bits (integer grids, dyadic
@@ -42,12 +71,12 @@ def _snap(x, y):
         tf.reduce_max(y, axis=-1, keepdims=True) - low_y,
     )
     extent = tf.where(extent > 0, extent, tf.ones_like(extent))
-    # A log rounding error only halves or doubles the grid; int64 has room for either.
+    # A log rounding error only halves or doubles the grid; _sign_of_sum has room for either.
     exponent = _GRID_BITS - tf.math.ceil(tf.math.log(extent) * (1.0 / math.log(2.0)))
     scale = tf.pow(2.0, tf.clip_by_value(exponent, -100.0, 100.0))
     return (
-        tf.cast(tf.round((x - low_x) * scale), tf.int64),
-        tf.cast(tf.round((y - low_y) * scale), tf.int64),
+        tf.cast(tf.round((x - low_x) * scale), tf.int32),
+        tf.cast(tf.round((y - low_y) * scale), tf.int32),
     )
 
 
@@ -67,7 +96,8 @@ def convex_hull_area(points):
     qx, qy = _snap(x, y)
     xi, xj, xk = _at(qx, 0), _at(qx, 1), _at(qx, 2)
     yi, yj, yk = _at(qy, 0), _at(qy, 1), _at(qy, 2)
-    orient = (xj - xi) * (yk - yi) - (yj - yi) * (xk - xi)  # [..., K, K, K], exact
+    # [..., K, K, K]: sign of (xj - xi) * (yk - yi) - (yj - yi) * (xk - xi), exact
+    orient = _sign_of_sum(xj - xi, yk - yi, yi - yj, xk - xi)
 
     # Of repeated points only the first (lowest index) takes part, as an edge end or as a witness.
     same = tf.logical_and(_at(qx, 0, 2) == _at(qx, 1, 2), _at(qy, 0, 2) == _at(qy, 1, 2))
@@ -82,8 +112,8 @@ def convex_hull_area(points):
     # Collinear boundary points a, b, c give supporting pairs a->b, b->c and a->c: keep only the
     # shortest ones, i.e. reject a pair with another point strictly inside the segment.
     inside = tf.logical_and(
-        (xk - xi) * (xj - xi) + (yk - yi) * (yj - yi) > 0,
-        (xk - xj) * (xi - xj) + (yk - yj) * (yi - yj) > 0,
+        _sign_of_sum(xk - xi, xj - xi, yk - yi, yj - yi) > 0,
+        _sign_of_sum(xk - xj, xi - xj, yk - yj, yi - yj) > 0,
     )
     split = tf.reduce_any(tf.logical_and(orient == 0, inside), axis=-1)
     edge = tf.logical_and(

@@ -144,3 +144,31 @@ def test_tflite_builtins_dynamic_batch():
         got = runner(points=batch)["area"]
         np.testing.assert_allclose(got, scipy_area(batch), rtol=2e-5, atol=1e-6)
     np.testing.assert_array_equal(runner(points=grids)["area"], np.round(2 * scipy_area(grids)) / 2)
+
+
+def test_exact_int32_sign_of_sum_of_products():
+    """The orientation arithmetic: exact for factors up to 2^25, in int32 only (TF.js has no
+    int64), including ties and near-ties."""
+    from modules.hull import _sign_of_sum
+
+    rng = np.random.default_rng(9)
+    n = 20000
+    a, b, c, d = (rng.integers(-(2**25), 2**25 + 1, n) for _ in range(4))
+    c[: n // 4], d[: n // 4] = -a[: n // 4], b[: n // 4] + rng.integers(-1, 2, n // 4)
+    got = _sign_of_sum(*(tf.constant(v, tf.int32) for v in (a, b, c, d))).numpy()
+    want = np.sign(a.astype(object) * b + c.astype(object) * d).astype(np.int32)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_no_int64_in_the_graph():
+    graph = (
+        tf.function(convex_hull_area)
+        .get_concrete_function(tf.TensorSpec([None, 10, 2]))
+        .graph.as_graph_def()
+    )
+    int64 = [
+        n.name
+        for n in graph.node
+        if any(v.type == tf.int64.as_datatype_enum for v in n.attr.values())
+    ]
+    assert not int64, int64

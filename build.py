@@ -1,8 +1,9 @@
-"""Builds the SavedModels and TF Lite models of a checkpoint.
+"""Builds the SavedModels and TF Lite models (and ONNX / TF.js models) of a checkpoint.
 
     python build.py --model vox
 writes saved_models/vox/{kp_detector,process_kp,generator}/ and
-tflite/vox/{kp_detector,process_kp,generator}.tflite (+ tflite/vox/OPS.md).
+tflite/vox/{kp_detector,process_kp,generator}.tflite (+ tflite/vox/OPS.md);
+--onnx adds onnx/vox/*.onnx, --tfjs adds tfjs/vox/{kp_detector,process_kp,generator,...}/.
 """
 
 import os
@@ -16,9 +17,18 @@ from modules.export.contract import (
     PRECISIONS,
     QUANTIZATIONS,
     build_name,
+    onnx_dir,
     saved_model_dir,
+    tfjs_dir,
     tflite_dir,
     tflite_path,
+)
+
+OUTPUT_FOLDERS = (
+    ("saved_models", cli.SAVED_MODELS_DIR, "SavedModels"),
+    ("tflite", cli.TFLITE_DIR, "TF Lite models"),
+    ("onnx_dir", cli.ONNX_DIR, "ONNX models"),
+    ("tfjs_dir", cli.TFJS_DIR, "TF.js models"),
 )
 
 
@@ -59,17 +69,23 @@ def parse(argv):
         help="read the checkpoint with torch.load instead of the built-in reader",
     )
     parser.add_argument(
-        "--saved_models",
-        default=cli.SAVED_MODELS_DIR,
-        metavar="DIR",
-        help="where SavedModels go (default: saved_models/)",
+        "--onnx",
+        action="store_true",
+        help="also write ONNX models to onnx/NAME/ (tf2onnx, float32)",
     )
     parser.add_argument(
-        "--tflite",
-        default=cli.TFLITE_DIR,
-        metavar="DIR",
-        help="where TF Lite models go (default: tflite/)",
+        "--tfjs",
+        action="store_true",
+        help="also write TF.js graph models to tfjs/NAME/ (converter in .venv-tfjs/, float32)",
     )
+    # Output folders: flag -> (default, what goes there).
+    for flag, default, what in OUTPUT_FOLDERS:
+        parser.add_argument(
+            f"--{flag}",
+            default=default,
+            metavar="DIR",
+            help=f"where {what} go (default: {os.path.basename(default)}/)",
+        )
     args = parser.parse_args(argv)
     if args.all and (args.config or args.checkpoint):
         raise UsageError(
@@ -83,6 +99,14 @@ def parse(argv):
             "--precision bfloat16 makes SavedModels; it does not go with --quantize, "
             "--static_batch, --prediction_only or --hardcode"
         )
+    if args.precision != "float32" and (args.onnx or args.tfjs):
+        raise UsageError(
+            "--precision bfloat16 makes SavedModels; it does not go with --onnx or --tfjs"
+        )
+    if args.tfjs:
+        from modules.export.tfjs import converter_python
+
+        converter_python()  # before any model loads: says how to install the converter
     return args
 
 
@@ -135,7 +159,7 @@ def check(args, found):
     for _, config, checkpoint in found:
         load_config(config)
         check_checkpoint_file(checkpoint)
-    for flag in ("saved_models", "tflite"):
+    for flag, _, _ in OUTPUT_FOLDERS:
         folder = getattr(args, flag)
         cli.check_folder(folder, f"--{flag} {folder}")
 
@@ -179,7 +203,7 @@ def build(args, name, config, checkpoint):
     cli.import_tensorflow()
     from modules import load_model
     from modules.atomic import write_file
-    from modules.export import savedmodel, tflite
+    from modules.export import onnx, savedmodel
 
     steps = Steps(name)
     precision = None if args.precision == "float32" else args.precision
@@ -214,8 +238,38 @@ def build(args, name, config, checkpoint):
                 module,
                 directory,
             )
-    if args.nolite or precision:
-        return
+    if args.onnx:
+        folder = onnx_dir(args.onnx_dir, name)
+        for module in modules:
+            # Every signature of a module is converted before any file is written.
+            files = steps.run(
+                f"ONNX {os.path.relpath(folder)}/{module}*.onnx",
+                onnx.onnx_files,
+                model.signatures,
+                module,
+                folder,
+            )
+            for path, data in files:
+                write_file(path, data)
+    if args.tfjs:
+        from modules.export import tfjs
+
+        steps.run(
+            f"TF.js {os.path.relpath(tfjs_dir(args.tfjs_dir, name))}/{{{','.join(modules)}}}*/",
+            tfjs.convert_tfjs,
+            model.signatures,
+            modules,
+            args.tfjs_dir,
+            name,
+        )
+    if not (args.nolite or precision):
+        build_tflite(args, name, signatures, modules, steps)
+
+
+def build_tflite(args, name, signatures, modules, steps):
+    from modules.atomic import write_file
+    from modules.export import tflite
+
     folder = tflite_dir(args.tflite, name, args.quantize)
     for module in modules:
         path = tflite_path(folder, module)

@@ -4,3 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 python -m pip install -r requirements.txt -r requirements-test.txt
+
+# The TF.js converter (build.py --tfjs) in an environment of its own: tensorflowjs 4.22 needs
+# an older TensorFlow than the project's (see requirements-tfjs.txt).
+if [ ! -x .venv-tfjs/bin/python ]; then
+    python -m venv .venv-tfjs
+fi
+.venv-tfjs/bin/python -m pip install -q -r requirements-tfjs.txt
+
+# The TF.js runtime for the Node tests (tests/test_tfjs.py), from tests/node/package-lock.json;
+# --ignore-scripts: nothing is downloaded at install time beyond the npm packages.
+if command -v npm > /dev/null; then
+    (cd tests/node && npm ci --ignore-scripts --no-audit --no-fund)
+else
+    echo "install.sh: npm not found; the TF.js Node tests need Node.js 20 and npm" >&2
+fi

@@ -11,14 +11,16 @@ def case(request):
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """Folder with the SavedModels and TF Lite models of each case, built once a session."""
+    """``built(case)``: folder with the SavedModels and TF Lite models of each case;
+    ``built(case, "--onnx", "--nolite")``: another one with the SavedModels and ONNX models.
+    Each is built once a session."""
     roots = {}
 
-    def get(case):
-        if case not in roots:
-            roots[case] = tmp_path_factory.mktemp(f"built-{case}")
-            build(case, roots[case])
-        return roots[case]
+    def get(case, *flags):
+        if (case, flags) not in roots:
+            roots[case, flags] = tmp_path_factory.mktemp(f"built-{case}")
+            build(case, roots[case, flags], *flags)
+        return roots[case, flags]
 
     return get
 
@@ -26,8 +28,9 @@ def built(tmp_path_factory):
 @pytest.fixture(scope="session")
 def target_model(built):
     """``target_model(case, target)``: the tiny model from the Keras port, its reloaded
-    SavedModels or its TF Lite models on the LiteRT interpreter."""
-    from modules.app.sources import LiteModels, SavedModels
+    SavedModels, its TF Lite models on the LiteRT interpreter or its ONNX models on
+    onnxruntime."""
+    from modules.app.sources import LiteModels, OnnxModels, SavedModels
 
     cache = {}
 
@@ -37,8 +40,11 @@ def target_model(built):
                 cache[case, target] = tiny_model(case)
             elif target == "savedmodel":
                 cache[case, target] = SavedModels(built(case) / "saved_models" / case, "build.py")
-            else:
+            elif target == "tflite":
                 cache[case, target] = LiteModels(built(case) / "tflite" / case, "build.py")
+            else:
+                root = built(case, "--onnx", "--nolite")
+                cache[case, target] = OnnxModels(root / "onnx" / case, "build.py --onnx")
         return cache[case, target]
 
     return get

@@ -72,11 +72,12 @@ def assert_close(name, got, want, tol):
     assert diff <= tol, f"{name}: max abs difference {diff:.3g} > {tol:g}"
 
 
-TARGETS = ("keras", "savedmodel", "tflite")
+TARGETS = ("keras", "savedmodel", "tflite", "onnx")
 
 
 def build(case, root, *flags):
-    """Runs build.py for a tiny case into ``root`` (saved_models/ and tflite/ below it)."""
+    """Runs build.py for a tiny case into ``root`` (saved_models/, tflite/, onnx/, tfjs/ below
+    it)."""
     import build as build_script
 
     build_script.main(
@@ -91,6 +92,10 @@ def build(case, root, *flags):
             str(root / "saved_models"),
             "--tflite",
             str(root / "tflite"),
+            "--onnx_dir",
+            str(root / "onnx"),
+            "--tfjs_dir",
+            str(root / "tfjs"),
             *flags,
         ]
     )

@@ -199,6 +199,7 @@ def test_interrupted_replacement_leaves_target_and_no_temporary(tmp_path):
         (["--all", "--config", "config/vox-256.yaml"], "--all builds every config"),
         (["--quantize", "dynamic", "--nolite"], "does not go with --nolite"),
         (["--quantize", "int4"], "argument --quantize: invalid choice"),
+        (["--onnx", "--precision", "bfloat16"], "does not go with --onnx or --tfjs"),
     ],
 )
 def test_bad_arguments_give_one_line(args, message):
@@ -229,6 +230,20 @@ def project_copy(tmp_path):
     shutil.copy(ROOT / "build.py", tmp_path)
     (tmp_path / "checkpoint").mkdir()
     return tmp_path
+
+
+def test_tfjs_without_the_converter_says_how_to_install_it(tmp_path):
+    project = project_copy(tmp_path)  # no .venv-tfjs/ there
+    result = subprocess.run(
+        [sys.executable, "build.py", "--model", "vox", "--tfjs"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "tensorflowjs converter" in result.stderr and "run bash install.sh" in result.stderr
+    assert not (project / "tfjs").exists() and not (project / "saved_models").exists()
 
 
 @pytest.mark.slow

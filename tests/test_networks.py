@@ -1,5 +1,6 @@
 """The models against the original's outputs (tests/fixtures/*/reference.npz): the Keras port,
-its SavedModels reloaded from disk and its TF Lite models on the LiteRT interpreter."""
+its SavedModels reloaded from disk, its TF Lite models on the LiteRT interpreter and its ONNX
+models on onnxruntime."""
 
 import numpy as np
 import pytest

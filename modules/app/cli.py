@@ -23,6 +23,8 @@ CONFIG_DIR = os.path.join(ROOT, "config")
 CHECKPOINT_DIR = os.path.join(ROOT, "checkpoint")
 SAVED_MODELS_DIR = os.path.join(ROOT, "saved_models")
 TFLITE_DIR = os.path.join(ROOT, "tflite")
+ONNX_DIR = os.path.join(ROOT, "onnx")
+TFJS_DIR = os.path.join(ROOT, "tfjs")
 DOWNLOAD_HINT = (
     "the published checkpoints are linked from the original's README "
     "(github.com/AliaksandrSiarohin/first-order-model); put them in checkpoint/"
@@ -127,7 +129,8 @@ def main_guard(main):
 @contextlib.contextmanager
 def quiet():
     """Holds back what TensorFlow's C++ side prints on stderr (start-up notices, converter
-    logs) and shows it only if the block fails. FOMM_VERBOSE=1 shows everything."""
+    logs) and shows it only if the block fails with a bug (not a FommError). FOMM_VERBOSE=1
+    shows everything."""
     if os.environ.get("FOMM_VERBOSE") == "1":
         yield
         return
@@ -137,6 +140,8 @@ def quiet():
         os.dup2(captured.fileno(), 2)
         try:
             yield
+        except FommError:
+            raise  # its one line says what went wrong: the captured log would bury it
         except BaseException:
             sys.stderr.flush()
             os.dup2(saved, 2)

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from modules.errors import UsageError
-from modules.export.contract import MODULES
+from modules.export.contract import MODULES, onnx_path, signature_stems
 from modules.numpy_model import NumpyModel
 
 Arrays = dict[str, np.ndarray]
@@ -182,3 +182,38 @@ def _hardcode_message(path, hardcoded):
         f"{path} was built with --hardcode {int(relative)},{int(adapt)}: run with "
         f"{wanted or 'neither --relative nor --adapt_scale'}, or build without --hardcode"
     )
+
+
+class OnnxModels(NumpyModel):
+    """``onnx/NAME/*.onnx`` as written by ``build.py --onnx``, on onnxruntime's CPU provider."""
+
+    def __init__(self, directory, build_hint):
+        import onnxruntime
+
+        functions, input_shapes = {}, {}
+        for module, signatures in MODULES.items():
+            for key, stem in signature_stems(module).items():
+                path = onnx_path(directory, stem)
+                if not os.path.isfile(path):
+                    raise UsageError(f"no ONNX model at {path}; build it with: {build_hint}")
+                try:
+                    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+                except Exception as error:  # a damaged file: onnxruntime raises many kinds
+                    raise UsageError(
+                        f"cannot load the ONNX model {path} ({type(error).__name__}); "
+                        f"rebuild it with: {build_hint}"
+                    ) from None
+                functions[signatures[key]] = _OnnxRunner(session)
+                input_shapes[signatures[key]] = {i.name: i.shape for i in session.get_inputs()}
+        super().__init__(functions, input_shapes)
+
+
+class _OnnxRunner:
+    """One ONNX model on float32 numpy inputs, returning its outputs by name."""
+
+    def __init__(self, session):
+        self.session = session
+        self.outputs = [o.name for o in session.get_outputs()]
+
+    def __call__(self, **inputs):
+        return dict(zip(self.outputs, self.session.run(self.outputs, inputs)))

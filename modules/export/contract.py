@@ -52,3 +52,27 @@ def build_hint(name, quantize=None, precision=None):
 
 # TF Lite metadata entry of a process_kp built with --hardcode: JSON {flag: 0.0 or 1.0}.
 HARDCODED_FLAGS_METADATA = "fomm_hardcoded_flags"
+
+
+def onnx_dir(root, name):
+    """``root/NAME``: build.py's ONNX folder."""
+    return os.path.join(root, name)
+
+
+def signature_stems(module):
+    """Signature key -> file or folder stem of the one-signature formats (ONNX, TF.js):
+    ``generator`` for serving_default, ``generator_encode_source`` for encode_source, ..."""
+    return {
+        key: module if key == "serving_default" else f"{module}_{key}" for key in MODULES[module]
+    }
+
+
+def onnx_path(folder, stem):
+    """``folder/STEM.onnx``; STEM is a module or ``MODULE_SIGNATURE`` (generator_encode_source)."""
+    return os.path.join(folder, f"{stem}.onnx")
+
+
+def tfjs_dir(root, name, module=None):
+    """``root/NAME`` or ``root/NAME/MODULE``: build.py's TF.js graph-model folders."""
+    folder = os.path.join(root, name)
+    return os.path.join(folder, module) if module else folder

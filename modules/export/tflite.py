@@ -6,15 +6,11 @@ generator also carries ``encode_source`` and ``animate_encoded``.
 
 import collections
 import gc
-import inspect
 import os
 import tempfile
 
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.python.framework.convert_to_constants import (
-    convert_variables_to_constants_v2,
-)
 
 from modules.errors import ExportError
 from modules.export.contract import (
@@ -26,8 +22,7 @@ from modules.export.contract import (
 from modules.export.gpu import gpu_section
 from modules.export.metadata import add_metadata, read_metadata
 from modules.export.quantize import keep_int8_only
-from modules.export.savedmodel import signature_functions
-from modules.signatures import named_function
+from modules.export.savedmodel import frozen_function, signature_functions
 
 
 def convert_tflite(signatures, module, quantize=None):
@@ -42,7 +37,7 @@ def convert_tflite(signatures, module, quantize=None):
     # Frozen first: converting resource variables leaves VAR_HANDLE ops in the model, which
     # neither XNNPACK nor the GPU delegates take. A frozen SavedModel (not a list of concrete
     # functions, which keeps only one) gives every signature the same constant buffers.
-    frozen = {key: _frozen(fn) for key, fn in functions.items()}
+    frozen = {key: frozen_function(fn).get_concrete_function() for key, fn in functions.items()}
     holder = tf.Module()
     for key, fn in frozen.items():
         setattr(holder, key, fn)
@@ -72,22 +67,6 @@ def convert_tflite(signatures, module, quantize=None):
     if module == "process_kp" and signatures.hardcode:
         flatbuffer = add_metadata(flatbuffer, HARDCODED_FLAGS_METADATA, signatures.hardcode)
     return flatbuffer
-
-
-def _frozen(function):
-    """``function`` with its variables turned into constants, same input and output names
-    (freezing alone flattens the outputs to output_0, output_1, ...)."""
-    concrete = function.get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete)
-    names = list(inspect.signature(function.python_function).parameters)
-    specs = dict(zip(names, function.input_signature))
-
-    def call(inputs):
-        flat = frozen(*[inputs[name] for name in names])
-        return tf.nest.pack_sequence_as(concrete.structured_outputs, flat)
-
-    call.__name__ = function.__name__
-    return named_function(call, specs).get_concrete_function()
 
 
 def tflite_ops(flatbuffer):

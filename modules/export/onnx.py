@@ -1,0 +1,55 @@
+"""ONNX export with tf2onnx: one .onnx per signature.
+
+``kp_detector.onnx``, ``process_kp.onnx`` and ``generator.onnx`` are the serving_default
+signatures; the generator's two halves come as ``generator_encode_source.onnx`` and
+``generator_animate_encoded.onnx`` (ONNX has no multi-signature models). Inputs and outputs
+keep the signature names, and every batch dimension stays dynamic.
+"""
+
+import logging
+
+from modules.errors import ExportError
+from modules.export.contract import onnx_path, signature_stems
+from modules.export.savedmodel import frozen_function, signature_functions
+
+# Opset 17 is what onnxruntime 1.32, onnxruntime-web and onnxruntime-node all run; the
+# gather inside grid_sample converts to GatherND there.
+OPSET = 17
+
+
+def convert_onnx(signatures, module, signature_key="serving_default"):
+    """The serialized ONNX model (bytes) of one signature of ``module``: the signature's input
+    and output names, a dynamic batch, weights as initializers."""
+    try:
+        import tf2onnx
+    except ImportError:
+        raise ExportError(
+            "ONNX export needs tf2onnx: run bash install.sh "
+            "(or python -m pip install -r requirements.txt)"
+        ) from None
+    # Frozen first: tf2onnx turns captured tensors (the anti-alias kernels) into inputs.
+    function = frozen_function(signature_functions(signatures, module)[signature_key])
+    # tf2onnx reports every graph rewrite at INFO level.
+    previous = logging.getLogger("tf2onnx").level
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    try:
+        proto, _ = tf2onnx.convert.from_function(
+            function, input_signature=function.input_signature, opset=OPSET
+        )
+    except Exception as error:  # the converter raises many kinds
+        raise ExportError(
+            f"tf2onnx could not convert {module} ({signature_key}): "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}; "
+            "check that tf2onnx==1.17.0 is installed (bash install.sh)"
+        ) from None
+    finally:
+        logging.getLogger("tf2onnx").setLevel(previous)
+    return proto.SerializeToString()
+
+
+def onnx_files(signatures, module, folder):
+    """(path, bytes) of every ONNX file of ``module`` in ``folder``."""
+    return [
+        (onnx_path(folder, stem), convert_onnx(signatures, module, key))
+        for key, stem in signature_stems(module).items()
+    ]

@@ -3,6 +3,7 @@ ops only, servable signatures, dynamic batch, quantized models, atomic and clear
 Everything that builds is in the slow tier."""
 
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -159,7 +160,7 @@ def weight_names(flatbuffer):
 def test_failed_build_keeps_the_previous_models(tmp_path):
     build("tiny-vox", tmp_path, "--module", "kp_detector")
     saved = tmp_path / "saved_models" / "tiny-vox" / "kp_detector"
-    lite = tmp_path / "tflite" / "tiny-vox" / "kp_detector.tflite"
+    lite = pathlib.Path(tflite_path(tmp_path / "tflite" / "tiny-vox", "kp_detector"))
     before = sorted(p.name for p in saved.iterdir()), lite.read_bytes()
     result = run_build(
         "--model",

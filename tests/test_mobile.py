@@ -2,6 +2,8 @@
 the GPU delegate report: static shapes, one output, fixed flags, parity with the original's
 fixtures at the usual tolerances, and testlite.py running them end to end."""
 
+import pathlib
+
 import numpy as np
 import pytest
 from helpers import (
@@ -18,7 +20,7 @@ from helpers import (
     run_script,
 )
 
-from modules.export.contract import HARDCODED_FLAGS_METADATA, MODULE_NAMES
+from modules.export.contract import HARDCODED_FLAGS_METADATA, MODULE_NAMES, tflite_path
 from modules.export.gpu import gpu_problems
 from modules.export.metadata import read_metadata
 
@@ -47,7 +49,7 @@ def lite(folder):
 
 
 def read(folder, module):
-    return (folder / f"{module}.tflite").read_bytes()
+    return pathlib.Path(tflite_path(folder, module)).read_bytes()
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from modules.errors import UsageError
-from modules.export.contract import MODULES, onnx_path, signature_stems
+from modules.export.contract import MODULES, onnx_path, signature_stems, tflite_path
 from modules.numpy_model import NumpyModel
 
 Arrays = dict[str, np.ndarray]
@@ -31,7 +31,7 @@ def saved_model_paths(directory, build_hint):
 
 def tflite_paths(directory, build_hint):
     """``{module: file}`` of build.py's TF Lite models, each checked to be a readable file."""
-    paths = {module: os.path.join(directory, f"{module}.tflite") for module in MODULES}
+    paths = {module: tflite_path(directory, module) for module in MODULES}
     for path in paths.values():
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
             raise UsageError(f"no TF Lite model at {path}; build it with: {build_hint}")

@@ -29,6 +29,7 @@ OUTPUT_FOLDERS = (
     ("tflite", cli.TFLITE_DIR, "TF Lite models"),
     ("onnx_dir", cli.ONNX_DIR, "ONNX models"),
     ("tfjs_dir", cli.TFJS_DIR, "TF.js models"),
+    ("web_models", cli.WEB_MODELS_DIR, "the web page's models"),
 )
 
 
@@ -78,13 +79,23 @@ def parse(argv):
         action="store_true",
         help="also write TF.js graph models to tfjs/NAME/ (converter in .venv-tfjs/, float32)",
     )
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="also write the web page's models (ONNX, float32 weights) to web/models/NAME/",
+    )
+    parser.add_argument(
+        "--web_float16",
+        action="store_true",
+        help="also write the web page's models with float16 weights to web/models/NAME-float16/",
+    )
     # Output folders: flag -> (default, what goes there).
     for flag, default, what in OUTPUT_FOLDERS:
         parser.add_argument(
             f"--{flag}",
             default=default,
             metavar="DIR",
-            help=f"where {what} go (default: {os.path.basename(default)}/)",
+            help=f"where {what} go (default: {os.path.relpath(default, cli.ROOT)}/)",
         )
     args = parser.parse_args(argv)
     if args.all and (args.config or args.checkpoint):
@@ -103,10 +114,14 @@ def parse(argv):
         raise UsageError(
             "--precision bfloat16 makes SavedModels; it does not go with --onnx or --tfjs"
         )
+    if args.precision != "float32" and (args.web or args.web_float16):
+        raise UsageError("--precision bfloat16 makes SavedModels; it does not go with --web")
     if args.tfjs:
         from modules.export.tfjs import converter_python
 
         converter_python()  # before any model loads: says how to install the converter
+    if args.module and (args.web or args.web_float16):
+        raise UsageError("the web page needs all three models; --web does not go with --module")
     return args
 
 
@@ -262,6 +277,9 @@ def build(args, name, config, checkpoint):
             args.tfjs_dir,
             name,
         )
+    weights = ["float32"] * args.web + ["float16"] * args.web_float16
+    if weights:
+        build_web(steps, model, args.web_models, name, weights)
     if not (args.nolite or precision):
         build_tflite(args, name, signatures, modules, steps)
 
@@ -283,6 +301,20 @@ def build_tflite(args, name, signatures, modules, steps):
         write_file(path, flatbuffer)
         print(f"[{name}]   {len(flatbuffer) / 2**20:.1f} MiB", flush=True)
     write_file(os.path.join(folder, "OPS.md"), tflite.ops_report(folder))
+
+
+def build_web(steps, model, root, name, weights):
+    from modules.export import web
+
+    folders = ", ".join(
+        os.path.relpath(os.path.join(root, build_name(name, None if w == "float32" else w)))
+        for w in weights
+    )
+    written = steps.run(
+        f"web page models {folders}", web.write_web_models, model, root, name, weights
+    )
+    for folder, size in written:
+        print(f"[{name}]   {os.path.basename(folder)}: {size / 2**20:.1f} MiB", flush=True)
 
 
 @cli.main_guard

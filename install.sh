@@ -19,3 +19,19 @@ if command -v npm > /dev/null; then
 else
     echo "install.sh: npm not found; the TF.js Node tests need Node.js 20 and npm" >&2
 fi
+
+# The web page (web/index.html): its JS runtime from the npm registry, exactly as locked in
+# web/package-lock.json (--ignore-scripts: no install script downloads anything).
+if command -v npm > /dev/null; then
+    (cd web && npm ci --ignore-scripts --no-audit --no-fund)
+else
+    echo "install.sh: npm not found; the web page and its tests need Node.js 20 and npm" >&2
+fi
+
+# The browser tests (tests/test_web.py) drive Debian's Chromium; as root (CI) it is installed
+# when missing, otherwise they skip and say why.
+if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi

@@ -25,6 +25,7 @@ SAVED_MODELS_DIR = os.path.join(ROOT, "saved_models")
 TFLITE_DIR = os.path.join(ROOT, "tflite")
 ONNX_DIR = os.path.join(ROOT, "onnx")
 TFJS_DIR = os.path.join(ROOT, "tfjs")
+WEB_MODELS_DIR = os.path.join(ROOT, "web", "models")
 DOWNLOAD_HINT = (
     "the published checkpoints are linked from the original's README "
     "(github.com/AliaksandrSiarohin/first-order-model); put them in checkpoint/"

@@ -76,3 +76,16 @@ def tfjs_dir(root, name, module=None):
     """``root/NAME`` or ``root/NAME/MODULE``: build.py's TF.js graph-model folders."""
     folder = os.path.join(root, name)
     return os.path.join(folder, module) if module else folder
+
+
+# The web page's models (build.py --web, modules/export/web.py, web/fomm.js):
+# role in the page -> (module, signature key, file in web/models/NAME/).
+WEB_FILES = {
+    "kp_detector": ("kp_detector", "serving_default", "kp_detector.onnx"),
+    "process_kp": ("process_kp", "serving_default", "process_kp.onnx"),
+    "encode_source": ("generator", "encode_source", "generator_encode_source.onnx"),
+    "animate_encoded": ("generator", "animate_encoded", "generator_animate_encoded.onnx"),
+}
+WEB_MODEL_JSON = "model.json"
+WEB_INDEX = "index.json"
+WEB_FORMAT = "fomm-web-1"  # web/fomm.js MODEL_FORMAT

@@ -1,0 +1,271 @@
+// The animation itself: demo.py's make_animation on ONNX Runtime Web (WASM), with the models
+// that `python build.py --web` writes to web/models/NAME/ (see model.json there).
+//
+// window.fomm.animateFrames(model, sourcePng, drivingPngs, {relative, adaptScale}) is the
+// automation contract of the page: PNG data URLs in (already at the model's frame size),
+// PNG data URLs out, one per driving frame; drivingPngs[0] is the initial frame of relative
+// motion; frames are converted to uint8 as skimage's img_as_ubyte does.
+
+import * as ort from "./node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
+
+ort.env.wasm.wasmPaths = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url).href;
+// Threads need a cross-origin isolated page (SharedArrayBuffer); a plain static server gives
+// none, and ORT then falls back to one thread by itself.
+ort.env.wasm.numThreads = self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
+
+// What the page reads from model.json; a folder without it was not built with --web.
+export const MODEL_FORMAT = "fomm-web-1";
+// Frames per model call: batch 4 is the pipeline's default (modules/app/pipeline.py).
+export const BATCH_SIZE = 4;
+
+export class FommError extends Error {}
+
+const models = new Map(); // name -> Promise of a loaded model
+
+function modelUrl(name, file) {
+  return new URL(`models/${encodeURIComponent(name)}/${file}`, document.baseURI).href;
+}
+
+/** The built models listed in models/index.json (written by build.py --web). */
+export async function listModels() {
+  const url = new URL("models/index.json", document.baseURI).href;
+  const response = await fetch(url, { cache: "no-cache" }).catch(() => null);
+  if (!response || !response.ok) return [];
+  const index = await response.json();
+  return Array.isArray(index.models) ? index.models : [];
+}
+
+async function readDescription(name) {
+  const hint = `build it with: python build.py --model ${name} --web`;
+  if (typeof name !== "string" || !/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith(".")) {
+    throw new FommError(`"${name}" is not a model name (letters, digits, . _ - only)`);
+  }
+  let response;
+  try {
+    response = await fetch(modelUrl(name, "model.json"), { cache: "no-cache" });
+  } catch (error) {
+    throw new FommError(`Could not reach models/${name}/model.json (${error.message})`);
+  }
+  if (!response.ok) {
+    throw new FommError(`Model "${name}" is not built for the web (no models/${name}/model.json): ${hint}`);
+  }
+  let description;
+  try {
+    description = await response.json();
+  } catch {
+    throw new FommError(`models/${name}/model.json is not valid JSON: ${hint}`);
+  }
+  if (description.format !== MODEL_FORMAT) {
+    throw new FommError(`models/${name}/model.json is not a web model of this page (format ${JSON.stringify(description.format)}, expected ${MODEL_FORMAT}): ${hint}`);
+  }
+  return description;
+}
+
+async function createSession(name, file) {
+  try {
+    // Fetched here, not by ORT: "no-cache" revalidates, so a rebuilt model is never stale.
+    const response = await fetch(modelUrl(name, file), { cache: "no-cache" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return await ort.InferenceSession.create(bytes, {
+      executionProviders: ["wasm"],
+      graphOptimizationLevel: "all",
+    });
+  } catch (error) {
+    throw new FommError(`Could not load models/${name}/${file} (${error.message || error}): rebuild it with: python build.py --model ${name} --web`);
+  }
+}
+
+/** Loads (once) the four ONNX sessions of a model built with build.py --web. */
+export function loadModel(name) {
+  if (!models.has(name)) {
+    const loading = (async () => {
+      const description = await readDescription(name);
+      const sessions = {};
+      for (const [key, file] of Object.entries(description.files)) {
+        sessions[key] = await createSession(name, file);
+      }
+      return { name, description, sessions };
+    })();
+    models.set(name, loading);
+    loading.catch(() => models.delete(name)); // a later call may find it built
+  }
+  return models.get(name);
+}
+
+/** Float32 NHWC tensor [n, h, w, 3] in [0, 1] from RGBA ImageData: uint8 / 255. */
+export function imagesToTensor(images) {
+  const [h, w] = [images[0].height, images[0].width];
+  const data = new Float32Array(images.length * h * w * 3);
+  let o = 0;
+  for (const image of images) {
+    const rgba = image.data;
+    for (let i = 0; i < rgba.length; i += 4) {
+      data[o++] = rgba[i] / 255;
+      data[o++] = rgba[i + 1] / 255;
+      data[o++] = rgba[i + 2] / 255;
+    }
+  }
+  return new ort.Tensor("float32", data, [images.length, h, w, 3]);
+}
+
+/** skimage.img_as_ubyte for float32 in [-1, 1]: rint(float32(x * 255)) (ties to even),
+ * clipped to [0, 255]. */
+export function toUbyte(x) {
+  const y = Math.fround(x * 255);
+  let r = Math.round(y);
+  if (r - y === 0.5 && r % 2 !== 0) r -= 1; // Math.round rounds ties up; rint to even
+  return r < 0 ? 0 : r > 255 ? 255 : r;
+}
+
+/** ImageData list from a prediction tensor [n, h, w, 3]. */
+export function tensorToImages(tensor) {
+  const [n, h, w] = tensor.dims;
+  const data = tensor.data;
+  const images = [];
+  for (let b = 0; b < n; b++) {
+    const image = new ImageData(w, h);
+    const rgba = image.data;
+    let o = b * h * w * 3;
+    for (let i = 0; i < rgba.length; i += 4) {
+      rgba[i] = toUbyte(data[o++]);
+      rgba[i + 1] = toUbyte(data[o++]);
+      rgba[i + 2] = toUbyte(data[o++]);
+      rgba[i + 3] = 255;
+    }
+    images.push(image);
+  }
+  return images;
+}
+
+function slice(tensor, start, count) {
+  const size = tensor.dims.slice(1).reduce((a, b) => a * b, 1);
+  return new ort.Tensor(
+    tensor.type,
+    tensor.data.slice(start * size, (start + count) * size),
+    [count, ...tensor.dims.slice(1)],
+  );
+}
+
+function scalar(value) {
+  return new ort.Tensor("float32", new Float32Array([value]), []);
+}
+
+/** Runs a session with the entries of `values` that it takes (models without jacobians
+ * have no jacobian inputs). */
+async function run(session, values) {
+  const feeds = {};
+  for (const name of session.inputNames) {
+    if (!(name in values)) throw new FommError(`the web model wants an input "${name}" this page does not know`);
+    feeds[name] = values[name];
+  }
+  return session.run(feeds);
+}
+
+function named(role, kp) {
+  const out = {};
+  for (const [key, value] of Object.entries(kp)) out[`kp_${role}_${key}`] = value;
+  return out;
+}
+
+function keypoints(outputs) {
+  const kp = { value: outputs.value };
+  if (outputs.jacobian) kp.jacobian = outputs.jacobian;
+  return kp;
+}
+
+function takeFirst(kp) {
+  const out = {};
+  for (const [key, value] of Object.entries(kp)) out[key] = slice(value, 0, 1);
+  return out;
+}
+
+/**
+ * An animation of one source image: call `animate(frames)` with consecutive batches of
+ * driving ImageData; the first frame given is the initial frame of relative motion.
+ */
+export async function startAnimation(name, sourceImage, { relative = false, adaptScale = false } = {}) {
+  const model = await loadModel(name);
+  const [h, w] = model.description.frame_shape;
+  if (sourceImage.width !== w || sourceImage.height !== h) {
+    throw new FommError(`the source is ${sourceImage.width}x${sourceImage.height}; model "${name}" takes ${w}x${h} frames`);
+  }
+  const s = model.sessions;
+  const source = imagesToTensor([sourceImage]);
+  const kpSource = keypoints(await run(s.kp_detector, { image: source }));
+  const encoded = await run(s.encode_source, { source_image: source });
+  let kpInitial = null;
+  return {
+    model,
+    async animate(frames) {
+      for (const frame of frames) {
+        if (frame.width !== w || frame.height !== h) {
+          throw new FommError(`a driving frame is ${frame.width}x${frame.height}; model "${name}" takes ${w}x${h} frames`);
+        }
+      }
+      const kpDriving = keypoints(await run(s.kp_detector, { image: imagesToTensor(frames) }));
+      if (!kpInitial) kpInitial = takeFirst(kpDriving);
+      const kpNorm = keypoints(
+        await run(s.process_kp, {
+          ...named("source", kpSource),
+          ...named("driving", kpDriving),
+          ...named("initial", kpInitial),
+          use_relative_movement: scalar(relative ? 1 : 0),
+          use_relative_jacobian: scalar(relative ? 1 : 0),
+          adapt_movement_scale: scalar(adaptScale ? 1 : 0),
+        }),
+      );
+      const out = await run(s.animate_encoded, {
+        source_features: encoded.source_features,
+        source_motion_image: encoded.source_motion_image,
+        ...named("source", kpSource),
+        ...named("driving", kpNorm),
+      });
+      return tensorToImages(out.prediction);
+    },
+  };
+}
+
+/** ImageData of a PNG (or any image) data URL, pixel for pixel. */
+export async function decodeImage(url) {
+  const image = new Image();
+  image.src = url;
+  try {
+    await image.decode();
+  } catch {
+    throw new FommError("an input is not an image the browser can decode");
+  }
+  const canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const context = canvas.getContext("2d", { willReadFrequently: true, colorSpace: "srgb" });
+  context.drawImage(image, 0, 0);
+  return context.getImageData(0, 0, canvas.width, canvas.height, { colorSpace: "srgb" });
+}
+
+export function imageToPng(image) {
+  const canvas = document.createElement("canvas");
+  canvas.width = image.width;
+  canvas.height = image.height;
+  canvas.getContext("2d").putImageData(image, 0, 0);
+  return canvas.toDataURL("image/png");
+}
+
+/** The automation contract (see the top of this file). */
+export async function animateFrames(model, sourcePng, drivingPngs, options = {}) {
+  if (!Array.isArray(drivingPngs) || drivingPngs.length === 0) {
+    throw new FommError("drivingPngs must be a non-empty array of PNG data URLs");
+  }
+  const animation = await startAnimation(model, await decodeImage(sourcePng), {
+    relative: Boolean(options.relative),
+    adaptScale: Boolean(options.adaptScale),
+  });
+  const results = [];
+  for (let i = 0; i < drivingPngs.length; i += BATCH_SIZE) {
+    const frames = await Promise.all(drivingPngs.slice(i, i + BATCH_SIZE).map(decodeImage));
+    for (const image of await animation.animate(frames)) results.push(imageToPng(image));
+  }
+  return results;
+}
+
+window.fomm = { animateFrames, listModels, loadModel, ort };

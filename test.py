@@ -11,12 +11,7 @@ from modules.export.contract import build_hint, build_name, saved_model_dir
 
 
 def add_flags(parser):
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="--mode only: the config whose animate_params, reconstruction_params, "
-        "visualizer_params and dataset_params apply (default: config/NAME-256.yaml)",
-    )
+    animate.add_mode_config_flag(parser)
     parser.add_argument(
         "--saved_models",
         default=cli.SAVED_MODELS_DIR,

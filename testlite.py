@@ -12,12 +12,7 @@ from modules.export.contract import QUANTIZATIONS, build_hint, tflite_dir
 
 
 def add_flags(parser):
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="--mode only: the config whose animate_params, reconstruction_params, "
-        "visualizer_params and dataset_params apply (default: config/NAME-256.yaml)",
-    )
+    animate.add_mode_config_flag(parser)
     parser.add_argument(
         "--tflite",
         default=cli.TFLITE_DIR,

@@ -203,6 +203,17 @@ def model_folder(folder, name, kind, build_hint):
     return folder
 
 
+def add_mode_config_flag(parser):
+    """test.py's and testlite.py's --config: their models come built, so a config only
+    matters for the dataset modes (run.py's --config also builds the models)."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="--mode only: the config whose animate_params, reconstruction_params, "
+        "visualizer_params and dataset_params apply (default: config/NAME-256.yaml)",
+    )
+
+
 def add_precision_flag(parser):
     """run.py's and test.py's --precision (benchmarks/bench.py measures both modes)."""
     parser.add_argument(

@@ -34,21 +34,28 @@ def add_flags(parser):
 
 
 def check_models(args):
-    from modules.convert.checkpoint import check_checkpoint_file
+    """Checks the config and checkpoint, then starts reading the checkpoint in a thread:
+    it overlaps the TensorFlow import that follows (about 0.5 s of a short run)."""
+    from modules.convert.checkpoint import check_checkpoint_file, read_state_dicts
     from modules.convert.config import load_config
 
     load_config(args.config or cli.config_path(args.model))
-    check_checkpoint_file(args.checkpoint or cli.checkpoint_path(args.model))
+    path = args.checkpoint or cli.checkpoint_path(args.model)
+    check_checkpoint_file(path)
+    if not args.loadwithtorch:
+        args.state_dicts = cli.in_background(read_state_dicts, path)
 
 
 def load_models(args):
     from modules.convert.model import load_model
 
+    reading = getattr(args, "state_dicts", None)
     return load_model(
         args.config or cli.config_path(args.model),
         args.checkpoint or cli.checkpoint_path(args.model),
         use_torch=args.loadwithtorch,
         precision=args.precision,
+        state_dicts=reading.result() if reading else None,
     )
 
 

@@ -58,6 +58,15 @@ def images(case):
     )
 
 
+def rel_adapt_inputs(kp_source, kp_driving, kp_initial):
+    """process_kp's inputs for --relative --adapt_scale from three ``{'value', 'jacobian'}``
+    keypoint sets."""
+    inputs = dict(use_relative_movement=1.0, use_relative_jacobian=1.0, adapt_movement_scale=1.0)
+    for role, kp in (("source", kp_source), ("driving", kp_driving), ("initial", kp_initial)):
+        inputs.update({f"kp_{role}_{key}": value for key, value in kp.items()})
+    return inputs
+
+
 @functools.cache
 def tiny_model(case):
     from modules import load_model

@@ -8,8 +8,9 @@ own peak memory and CPU time (``os.wait4``) show it stayed small."""
 import os
 import sys
 
+import numpy as np
 import pytest
-from helpers import measured_run, png_header_only
+from helpers import demo, measured_run, model_args, png_header_only, read_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
@@ -119,3 +120,27 @@ def test_the_method_sees_a_tensorflow_import(tmp_path):
     would see a late check."""
     code, err, _, _ = run_without_tensorflow(tmp_path, "run.py", *RUN, "--frames", "1")
     assert code != 0 and "ModuleNotFoundError" in err and "tensorflow" in err, err
+
+
+@pytest.mark.slow
+def test_testlite_animates_without_tensorflow(tmp_path, built):
+    """testlite.py needs only LiteRT: it animates where TensorFlow cannot load, with demo.py's
+    frames, and stays far below TensorFlow's own memory."""
+    out = tmp_path / "frames"
+    code, err, peak, _ = run_without_tensorflow(
+        tmp_path,
+        "testlite.py",
+        *model_args("testlite.py", "tiny-vox", built),
+        "--source_image",
+        str(demo("tiny-vox") / "source.png"),
+        "--driving_video",
+        str(demo("tiny-vox") / "driving.mp4"),
+        "--output",
+        f"{out}/",
+        "--relative",
+        "--adapt_scale",
+    )
+    assert code == 0, err
+    expected = np.load(demo("tiny-vox") / "expected.npz")["frames_rel_adapt"]
+    assert np.abs(read_frames(out).astype(int) - expected).max() <= 1
+    assert peak < PEAK_KIB, f"{peak} KiB"

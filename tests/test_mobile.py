@@ -15,6 +15,7 @@ from helpers import (
     images,
     read_frames,
     reference,
+    rel_adapt_inputs,
     run_build,
     run_in_process,
     run_script,
@@ -91,16 +92,10 @@ def test_static_build_matches_the_original(mobile):
     assert_close("kp_driving_jacobian", kp["jacobian"], ref["kp_driving_jacobian"], KP_TOL)
     kp_source = model.kp_detector(image=source)
     assert_close("kp_source_value", kp_source["value"], ref["kp_source_value"], KP_TOL)
+    kp_ref = {k: ref[f"kp_driving_{k}"] for k in ("value", "jacobian")}
+    source_ref = {k: ref[f"kp_source_{k}"] for k in ("value", "jacobian")}
     norm = model.process_kp(
-        kp_source_value=ref["kp_source_value"],
-        kp_source_jacobian=ref["kp_source_jacobian"],
-        kp_driving_value=ref["kp_driving_value"],
-        kp_driving_jacobian=ref["kp_driving_jacobian"],
-        kp_initial_value=ref["kp_driving_value"][:1],
-        kp_initial_jacobian=ref["kp_driving_jacobian"][:1],
-        use_relative_movement=1.0,
-        use_relative_jacobian=1.0,
-        adapt_movement_scale=1.0,
+        **rel_adapt_inputs(source_ref, kp_ref, {k: v[:1] for k, v in kp_ref.items()})
     )
     assert_close("value", norm["value"], ref["kp_norm_value_rel_adapt"], KP_TOL)
     assert_close("jacobian", norm["jacobian"], ref["kp_norm_jacobian_rel_adapt"], KP_TOL)

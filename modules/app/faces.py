@@ -32,6 +32,9 @@ _detector = None
 def _mtcnn():
     global _detector
     if _detector is None:
+        from modules.app.cli import import_tensorflow
+
+        import_tensorflow()  # quietly, before mtcnn imports it
         from mtcnn import MTCNN
 
         _detector = MTCNN(device="CPU:0")

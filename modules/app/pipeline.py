@@ -202,6 +202,9 @@ class BestFrame:
     to the source's. ``index`` and ``keypoints`` (batch 1) are the best frame so far."""
 
     def __init__(self, kp_source):
+        from modules.app.cli import import_tensorflow
+
+        import_tensorflow()  # quietly: testlite.py has not loaded it
         from modules.hull import convex_hull_area
 
         self.hull_area = convex_hull_area

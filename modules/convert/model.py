@@ -25,28 +25,78 @@ class Model(NumpyModel):
     and return dicts of numpy arrays (see README: Python API); ``encode_source`` and
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
     ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves and
-    ``signatures`` the tf.functions that build.py exports."""
+    ``signatures`` the tf.functions that build.py exports. Calls run eagerly at first and
+    traced later (``EagerFirst``, ``EAGER_CALLS``; ``eager_first=False``: always traced)."""
 
-    def __init__(self, config, kp_detector, generator):
+    def __init__(self, config, kp_detector, generator, eager_first=True):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
         self.signatures = Signatures(config, kp_detector, generator)
-        super().__init__(self.signatures.functions(), self.signatures.input_shapes())
+        functions = {
+            name: EagerFirst(function, EAGER_CALLS.get(name, 1) if eager_first else 0)
+            for name, function in self.signatures.functions().items()
+        }
+        super().__init__(functions, self.signatures.input_shapes())
 
 
-def load_model(config_path, checkpoint_path, use_torch=False, precision=None):
+# Tracing a signature costs more than running it eagerly once or a few times (full-size vox,
+# 2-core EPYC: process_kp's trace 0.67 s against 0.01-0.04 s an eager call; the per-frame
+# generator's trace 0.6 s, about what eager execution loses on 2-3 batches of 4). So a video
+# traces nothing for its first batch (kp_detector: the source, then the first batch),
+# process_kp is never traced, and encode_source, called
+# once per source image, runs eagerly. The exports use the tf.functions themselves.
+EAGER_CALLS = {"process_kp": float("inf"), "encode_source": float("inf"), "kp_detector": 2}
+
+
+class EagerFirst:
+    """A signature's tf.function, run as its Python function in eager mode for the first
+    ``eager_calls`` calls (the inputs checked against its input signature, as the
+    tf.function checks them), traced from then on."""
+
+    def __init__(self, function, eager_calls):
+        self.function = function
+        self.eager_calls = eager_calls
+        self.calls = 0
+
+    def __call__(self, **inputs):
+        if self.calls >= self.eager_calls:
+            return self.function(**inputs)
+        tensors = {}
+        for spec in self.function.input_signature:
+            if spec.name not in inputs:
+                raise TypeError(f"missing input '{spec.name}'")
+            value = tf.convert_to_tensor(inputs.pop(spec.name), spec.dtype)
+            if not spec.shape.is_compatible_with(value.shape):
+                raise ValueError(
+                    f"input '{spec.name}' has shape {value.shape}; expected {spec.shape}"
+                )
+            tensors[spec.name] = value
+        if inputs:
+            raise TypeError(f"unexpected inputs: {', '.join(inputs)}")
+        outputs = self.function.python_function(**tensors)
+        self.calls += 1
+        return outputs
+
+
+def load_model(config_path, checkpoint_path, use_torch=False, precision=None, state_dicts=None):
     """Builds the models of ``config_path`` and loads ``checkpoint_path`` (an original
     ``*.pth.tar``) into them. ``use_torch`` reads the checkpoint with torch.load instead of
     the built-in reader. ``precision`` 'bfloat16' runs the generator's per-frame
     convolutions in bfloat16 (see OcclusionAwareGenerator.set_precision); None or 'float32'
-    is the exact port. Raises ConfigError, CheckpointError or WeightError."""
+    is the exact port. ``state_dicts``: ``read_state_dicts(checkpoint_path)`` already read
+    (run.py reads it while TensorFlow imports). Raises ConfigError, CheckpointError or
+    WeightError."""
     exact_float32(tf)
     config = load_config(config_path)
-    generator_state, kp_detector_state = read_state_dicts(checkpoint_path, use_torch=use_torch)
+    if state_dicts is None:
+        state_dicts = read_state_dicts(checkpoint_path, use_torch=use_torch)
+    generator_state, kp_detector_state = state_dicts
     kp_detector, generator = build_models(config)
     load_state_dict(kp_detector, kp_detector_state, f"checkpoint {checkpoint_path} (kp_detector)")
     load_state_dict(generator, generator_state, f"checkpoint {checkpoint_path} (generator)")
     if precision == "bfloat16":
         generator.set_precision(tf.bfloat16)
-    return Model(config, kp_detector, generator)
+    # Eager bfloat16 convolutions differ from the traced ones (up to 4e-3: graph rewrites
+    # pick other kernels), so bfloat16 runs traced only, as its SavedModels do.
+    return Model(config, kp_detector, generator, eager_first=precision != "bfloat16")

@@ -3,12 +3,15 @@ records what it fixed at build time, e.g. the flags of a process_kp built with -
 
 import json
 
-from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.tools import flatbuffer_utils
+# LiteRT's copy of the schema: reading needs no TensorFlow (testlite.py never imports it).
+from ai_edge_litert import schema_py_generated as schema
 
 
 def add_metadata(flatbuffer, name, value):
     """``flatbuffer`` with the JSON of ``value`` stored as metadata ``name``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
     buffer = schema.BufferT()
     buffer.data = list(json.dumps(value, sort_keys=True).encode())

@@ -28,8 +28,7 @@ from random_model import (  # noqa: E402
     EXAMPLE_DRIVING,
     EXAMPLE_SOURCE,
     load_weights,
-    random_model,
-    save_weights,
+    workdir_model,
 )
 
 from modules.app.cli import import_tensorflow, quiet  # noqa: E402
@@ -64,12 +63,7 @@ def build_exports(workdir, targets):
     from modules.export.contract import MODULE_NAMES, tflite_path
     from modules.signatures import Signatures, hardcoded_flags
 
-    weights = os.path.join(workdir, "weights.npz")
-    if os.path.isfile(weights):
-        model = load_weights(weights)
-    else:
-        model = random_model()
-        save_weights(model, weights)
+    model = workdir_model(workdir)
     mobile = Signatures(
         model.config,
         model.keras_kp_detector,

@@ -92,3 +92,14 @@ def load_weights(path, precision=None):
 
         generator.set_precision(getattr(tf, precision))
     return Model(config, kp_detector, generator)
+
+
+def workdir_model(workdir):
+    """The model whose weights ``workdir``/weights.npz holds, made and saved there first if
+    it is not there yet."""
+    path = os.path.join(workdir, "weights.npz")
+    if os.path.isfile(path):
+        return load_weights(path)
+    model = random_model()
+    save_weights(model, path)
+    return model

@@ -5,6 +5,7 @@ generator also carries ``encode_source`` and ``animate_encoded``.
 """
 
 import collections
+import contextlib
 import gc
 import os
 import tempfile
@@ -31,9 +32,25 @@ def convert_tflite(signatures, module, quantize=None):
     weights); 'dynamic' (int8 weights with activations quantized on the fly, for the layers
     that carry the per-frame work, see modules.export.quantize; keypoint, jacobian and sampling-grid
     math stay float32)."""
-    functions = signature_functions(signatures, module)
     if module not in QUANTIZED_MODULES:
         quantize = None
+    with frozen_saved_model(signatures, module) as (path, keys):
+        flatbuffer = converted(path, keys, quantize)
+        if quantize == "dynamic":
+            flatbuffer = keep_int8_only(flatbuffer, converted(path, keys, None))
+    custom = [name for name in tflite_ops(flatbuffer) if not name.isupper()]
+    if custom:
+        raise ExportError(f"{module} converted with non-builtin ops {custom}")
+    if module == "process_kp" and signatures.hardcode:
+        flatbuffer = add_metadata(flatbuffer, HARDCODED_FLAGS_METADATA, signatures.hardcode)
+    return flatbuffer
+
+
+@contextlib.contextmanager
+def frozen_saved_model(signatures, module):
+    """A temporary SavedModel of ``module`` with its variables frozen into constants:
+    yields (its path, its signature keys), the input of ``converted``."""
+    functions = signature_functions(signatures, module)
     # Frozen first: converting resource variables leaves VAR_HANDLE ops in the model, which
     # neither XNNPACK nor the GPU delegates take. A frozen SavedModel (not a list of concrete
     # functions, which keeps only one) gives every signature the same constant buffers.
@@ -48,25 +65,20 @@ def convert_tflite(signatures, module, quantize=None):
         keys = list(frozen)
         del frozen, holder
         gc.collect()
+        yield tmp, keys
 
-        def convert(optimize):
-            converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=keys)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            if optimize:
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            if optimize == "float16":
-                converter.target_spec.supported_types = [tf.float16]
-            return converter.convert()
 
-        flatbuffer = convert(quantize)
-        if quantize == "dynamic":
-            flatbuffer = keep_int8_only(flatbuffer, convert(None))
-    custom = [name for name in tflite_ops(flatbuffer) if not name.isupper()]
-    if custom:
-        raise ExportError(f"{module} converted with non-builtin ops {custom}")
-    if module == "process_kp" and signatures.hardcode:
-        flatbuffer = add_metadata(flatbuffer, HARDCODED_FLAGS_METADATA, signatures.hardcode)
-    return flatbuffer
+def converted(path, keys, optimize=None):
+    """The TF Lite flatbuffer of the signatures ``keys`` of the SavedModel at ``path``,
+    builtin ops only; ``optimize``: None, 'float16' or 'dynamic' (the converter's own
+    dynamic-range int8 of every weight, before ``keep_int8_only``)."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=keys)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if optimize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if optimize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
 
 
 def tflite_ops(flatbuffer):

@@ -7,7 +7,6 @@ tflite/vox/{kp_detector,process_kp,generator}.tflite (+ tflite/vox/OPS.md);
 """
 
 import os
-import sys
 import time
 
 from modules.app import cli, interrupt
@@ -329,4 +328,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.exit_fast(main)

@@ -4,8 +4,6 @@ its audio: the job of the original's crop-video.py, which only printed ffmpeg co
     python crop.py --input VIDEO --output DIR
 """
 
-import sys
-
 from modules.app import cli, clips
 
 
@@ -15,4 +13,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.exit_fast(main)

@@ -4,8 +4,6 @@ config and loaded from the original's checkpoint.
     python run.py --model vox --relative --adapt_scale
 """
 
-import sys
-
 from modules.app import animate, cli
 
 
@@ -66,4 +64,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.exit_fast(main)

@@ -4,8 +4,6 @@
     python test.py --model vox --relative --adapt_scale
 """
 
-import sys
-
 from modules.app import animate, cli
 from modules.export.contract import build_hint, build_name, saved_model_dir
 
@@ -54,4 +52,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.exit_fast(main)

@@ -5,8 +5,6 @@ LiteRT interpreter.
     python testlite.py --model vox --relative --adapt_scale
 """
 
-import sys
-
 from modules.app import animate, cli
 from modules.export.contract import QUANTIZATIONS, build_hint, tflite_dir
 
@@ -61,4 +59,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.exit_fast(main)

@@ -58,13 +58,51 @@ def images(case):
     )
 
 
-def rel_adapt_inputs(kp_source, kp_driving, kp_initial):
-    """process_kp's inputs for --relative --adapt_scale from three ``{'value', 'jacobian'}``
-    keypoint sets."""
-    inputs = dict(use_relative_movement=1.0, use_relative_jacobian=1.0, adapt_movement_scale=1.0)
+def reference_kp(ref, name):
+    """``{'value', 'jacobian'}`` of the reference's keypoints ``name`` (e.g. ``source``,
+    ``driving``, ``norm_rel_adapt``: ``kp_norm_value_rel_adapt``, ...)."""
+    head, _, mode = name.partition("_")
+    suffix = f"_{mode}" if mode else ""
+    return {key: ref[f"kp_{head}_{key}{suffix}"] for key in ("value", "jacobian")}
+
+
+def process_kp_inputs(kp_source, kp_driving, kp_initial, relative=1.0, adapt=1.0):
+    """process_kp's inputs from three ``{'value', 'jacobian'}`` keypoint sets and the flags
+    (the jacobian follows the movement, as with the scripts' --relative)."""
+    inputs = dict(
+        use_relative_movement=relative, use_relative_jacobian=relative, adapt_movement_scale=adapt
+    )
     for role, kp in (("source", kp_source), ("driving", kp_driving), ("initial", kp_initial)):
         inputs.update({f"kp_{role}_{key}": value for key, value in kp.items()})
     return inputs
+
+
+def reference_process_kp_inputs(ref, relative=1.0, adapt=1.0):
+    """process_kp's inputs for the reference's driving keypoints, starting from frame 0."""
+    driving = reference_kp(ref, "driving")
+    initial = {k: v[:1] for k, v in driving.items()}
+    return process_kp_inputs(reference_kp(ref, "source"), driving, initial, relative, adapt)
+
+
+def generator_inputs(ref, source, mode="rel_adapt"):
+    """The generator's inputs for the reference's normalized keypoints of ``mode``."""
+    inputs = {"source_image": source}
+    for role, name in (("source", "source"), ("driving", f"norm_{mode}")):
+        inputs.update({f"kp_{role}_{k}": v for k, v in reference_kp(ref, name).items()})
+    return inputs
+
+
+def tiny_flags(case, checkpoint_case=None):
+    """--model/--config/--checkpoint of a tiny case (the checkpoint of ``checkpoint_case``
+    when given)."""
+    return [
+        "--model",
+        case,
+        "--config",
+        str(config_path(case)),
+        "--checkpoint",
+        str(checkpoint_path(checkpoint_case or case)),
+    ]
 
 
 @functools.cache
@@ -91,12 +129,7 @@ def build(case, root, *flags):
 
     build_script.main(
         [
-            "--model",
-            case,
-            "--config",
-            str(config_path(case)),
-            "--checkpoint",
-            str(checkpoint_path(case)),
+            *tiny_flags(case),
             "--saved_models",
             str(root / "saved_models"),
             "--tflite",
@@ -120,14 +153,7 @@ def demo(case):
 def model_args(script, case, built):
     """The flags that point a script at a tiny model."""
     if script == "run.py":
-        return [
-            "--model",
-            case,
-            "--config",
-            str(config_path(case)),
-            "--checkpoint",
-            str(checkpoint_path(case)),
-        ]
+        return tiny_flags(case)
     if script == "test.py":
         return ["--model", case, "--saved_models", str(built(case) / "saved_models")]
     return ["--model", case, "--tflite", str(built(case) / "tflite")]

@@ -17,9 +17,11 @@ from helpers import (
     build,
     checkpoint_path,
     config_path,
+    generator_inputs,
     images,
     reference,
     run_build,
+    tiny_flags,
     tiny_model,
 )
 
@@ -130,13 +132,7 @@ def test_quantized_tflite_runs_and_reports_psnr(tmp_path, quantize):
     model = LiteModels(folder, "build.py")
     ref = reference("tiny-vox")
     source, _ = images("tiny-vox")
-    out = model.generator(
-        source_image=source,
-        kp_source_value=ref["kp_source_value"],
-        kp_source_jacobian=ref["kp_source_jacobian"],
-        kp_driving_value=ref["kp_norm_value_rel_adapt"],
-        kp_driving_jacobian=ref["kp_norm_jacobian_rel_adapt"],
-    )
+    out = model.generator(**generator_inputs(ref, source))
     mse = np.mean((out["prediction"] - ref["prediction_rel_adapt"]) ** 2)
     psnr = 10 * np.log10(1 / mse)
     print(f"\ntiny-vox {quantize} TF Lite prediction PSNR vs float32 reference: {psnr:.1f} dB")
@@ -167,12 +163,7 @@ def test_failed_build_keeps_the_previous_models(tmp_path):
     lite = pathlib.Path(tflite_path(tmp_path / "tflite" / "tiny-vox", "kp_detector"))
     before = sorted(p.name for p in saved.iterdir()), lite.read_bytes()
     result = run_build(
-        "--model",
-        "tiny-vox",
-        "--config",
-        str(config_path("tiny-vox")),
-        "--checkpoint",
-        str(checkpoint_path("tiny-mgif")),
+        *tiny_flags("tiny-vox", "tiny-mgif"),
         "--saved_models",
         str(tmp_path / "saved_models"),
         "--tflite",

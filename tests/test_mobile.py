@@ -12,10 +12,11 @@ from helpers import (
     assert_close,
     build,
     demo,
+    generator_inputs,
     images,
     read_frames,
     reference,
-    rel_adapt_inputs,
+    reference_process_kp_inputs,
     run_build,
     run_in_process,
     run_script,
@@ -92,11 +93,7 @@ def test_static_build_matches_the_original(mobile):
     assert_close("kp_driving_jacobian", kp["jacobian"], ref["kp_driving_jacobian"], KP_TOL)
     kp_source = model.kp_detector(image=source)
     assert_close("kp_source_value", kp_source["value"], ref["kp_source_value"], KP_TOL)
-    kp_ref = {k: ref[f"kp_driving_{k}"] for k in ("value", "jacobian")}
-    source_ref = {k: ref[f"kp_source_{k}"] for k in ("value", "jacobian")}
-    norm = model.process_kp(
-        **rel_adapt_inputs(source_ref, kp_ref, {k: v[:1] for k, v in kp_ref.items()})
-    )
+    norm = model.process_kp(**reference_process_kp_inputs(ref))
     assert_close("value", norm["value"], ref["kp_norm_value_rel_adapt"], KP_TOL)
     assert_close("jacobian", norm["jacobian"], ref["kp_norm_jacobian_rel_adapt"], KP_TOL)
     keypoints = {
@@ -120,17 +117,7 @@ def test_hardcoded_flags_must_match(mobile):
     from modules.errors import UsageError
 
     with pytest.raises(UsageError, match=r"--hardcode 1,1: run with --relative --adapt_scale"):
-        model.process_kp(
-            kp_source_value=ref["kp_source_value"],
-            kp_source_jacobian=ref["kp_source_jacobian"],
-            kp_driving_value=ref["kp_driving_value"],
-            kp_driving_jacobian=ref["kp_driving_jacobian"],
-            kp_initial_value=ref["kp_driving_value"][:1],
-            kp_initial_jacobian=ref["kp_driving_jacobian"][:1],
-            use_relative_movement=0.0,
-            use_relative_jacobian=0.0,
-            adapt_movement_scale=0.0,
-        )
+        model.process_kp(**reference_process_kp_inputs(ref, 0.0, 0.0))
 
 
 @pytest.mark.slow
@@ -166,28 +153,12 @@ def test_static_dynamic_range_build(tmp_path):
     model = lite(folder)
     ref = reference("tiny-vox")
     source, _ = images("tiny-vox")
-    out = model.generator(
-        source_image=source,
-        kp_source_value=ref["kp_source_value"],
-        kp_source_jacobian=ref["kp_source_jacobian"],
-        kp_driving_value=ref["kp_norm_value_rel_adapt"],
-        kp_driving_jacobian=ref["kp_norm_jacobian_rel_adapt"],
-    )
+    out = model.generator(**generator_inputs(ref, source))
     assert list(out) == ["prediction"] and out["prediction"].shape == (3, 256, 256, 3)
     psnr = 10 * np.log10(1 / np.mean((out["prediction"] - ref["prediction_rel_adapt"]) ** 2))
     assert psnr > 20
     # the process_kp of this build keeps its flag inputs
-    model.process_kp(
-        kp_source_value=ref["kp_source_value"],
-        kp_source_jacobian=ref["kp_source_jacobian"],
-        kp_driving_value=ref["kp_driving_value"],
-        kp_driving_jacobian=ref["kp_driving_jacobian"],
-        kp_initial_value=ref["kp_driving_value"][:1],
-        kp_initial_jacobian=ref["kp_driving_jacobian"][:1],
-        use_relative_movement=0.0,
-        use_relative_jacobian=0.0,
-        adapt_movement_scale=0.0,
-    )
+    model.process_kp(**reference_process_kp_inputs(ref, 0.0, 0.0))
 
 
 @pytest.mark.slow

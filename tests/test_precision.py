@@ -8,6 +8,7 @@ from helpers import (
     build,
     checkpoint_path,
     config_path,
+    generator_inputs,
     images,
     reference,
     run_build,
@@ -22,13 +23,7 @@ def psnr(got, want):
 def predict(model):
     ref = reference("tiny-vox")
     source, _ = images("tiny-vox")
-    return model.generator(
-        source_image=source,
-        kp_source_value=ref["kp_source_value"],
-        kp_source_jacobian=ref["kp_source_jacobian"],
-        kp_driving_value=ref["kp_norm_value_rel_adapt"],
-        kp_driving_jacobian=ref["kp_norm_jacobian_rel_adapt"],
-    )["prediction"]
+    return model.generator(**generator_inputs(ref, source))["prediction"]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from helpers import checkpoint_path, config_path, demo, model_args, run_script
+from helpers import checkpoint_path, demo, model_args, run_script, tiny_flags
 
 from modules.app.probe import ffmpeg_exe
 
@@ -103,12 +103,7 @@ def test_bad_input_is_one_line_exit_2_and_keeps_output(tmp_path, bad_files, scri
         (
             "run.py",
             [
-                "--model",
-                "tiny-vox",
-                "--config",
-                str(config_path("tiny-vox")),
-                "--checkpoint",
-                str(checkpoint_path("tiny-mgif")),
+                *tiny_flags("tiny-vox", "tiny-mgif"),
             ],
             "jacobian.weight has shape [4, 11, 7, 7] in the checkpoint but the config gives "
             "[40, 11, 7, 7]",

@@ -18,11 +18,10 @@ import pytest
 from helpers import (
     CASES,
     build,
-    checkpoint_path,
-    config_path,
     demo,
     reference,
     run_build,
+    tiny_flags,
     tiny_model,
 )
 from skimage import img_as_ubyte
@@ -364,12 +363,7 @@ def test_unwritable_web_models_folder_gives_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     result = run_build(
-        "--model",
-        "tiny-vox",
-        "--config",
-        str(config_path("tiny-vox")),
-        "--checkpoint",
-        str(checkpoint_path("tiny-vox")),
+        *tiny_flags("tiny-vox"),
         "--saved_models",
         str(tmp_path / "saved_models"),
         "--nolite",

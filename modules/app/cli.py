@@ -129,6 +129,26 @@ def main_guard(main):
     return run
 
 
+def exit_fast(main):
+    """Runs a script's ``main`` (main_guard'ed) and ends the process as ``sys.exit`` would,
+    but without the interpreter's teardown: once TensorFlow is loaded that teardown takes
+    about a second (run.py, full-size vox, 1 frame: 6.9 s -> 6.0 s) and does nothing for us,
+    since every file is closed and every output in place when ``main`` returns. A bug (any
+    other exception) still ends the normal way, with its traceback."""
+    try:
+        code = main()
+    except SystemExit as exit:
+        code = exit.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 @contextlib.contextmanager
 def quiet():
     """Holds back what TensorFlow's C++ side prints on stderr (start-up notices, converter

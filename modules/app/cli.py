@@ -144,6 +144,8 @@ def exit_fast(main):
     elif not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
+    if sys.getprofile() or sys.gettrace():  # a profiler or coverage writes its data at exit
+        sys.exit(code)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -44,8 +44,8 @@ class Model(NumpyModel):
 # 2-core EPYC: process_kp's trace 0.67 s against 0.01-0.04 s an eager call; the per-frame
 # generator's trace 0.6 s, about what eager execution loses on 2-3 batches of 4). So a video
 # traces nothing for its first batch (kp_detector: the source, then the first batch),
-# process_kp is never traced, and encode_source, called
-# once per source image, runs eagerly. The exports use the tf.functions themselves.
+# process_kp is never traced, and encode_source (once per source image) always runs eagerly.
+# The exports use the tf.functions themselves.
 EAGER_CALLS = {"process_kp": float("inf"), "encode_source": float("inf"), "kp_detector": 2}
 
 

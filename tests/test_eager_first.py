@@ -64,3 +64,15 @@ def test_eager_calls_check_their_inputs():
         model.kp_detector()
     with pytest.raises(TypeError, match="unexpected inputs: extra"):
         model.kp_detector(image=source, extra=source)
+
+
+def test_eager_first_off_traces_from_the_first_call():
+    """The dataset modes' setting: only process_kp and encode_source run eagerly."""
+    from modules import load_model
+
+    model = load_model(config_path("tiny-vox"), checkpoint_path("tiny-vox"), eager_first=False)
+    source, _ = images("tiny-vox")
+    kp = model.kp_detector(image=source)
+    model.encode_source(source_image=source)
+    assert traces(model, "kp_detector") == 1 and traces(model, "encode_source") == 0
+    assert_close("kp_source", kp["value"], reference("tiny-vox")["kp_source_value"], KP_TOL)

@@ -25,28 +25,36 @@ class Model(NumpyModel):
     and return dicts of numpy arrays (see README: Python API); ``encode_source`` and
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
     ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves and
-    ``signatures`` the tf.functions that build.py exports. Calls run eagerly at first and
-    traced later (``EagerFirst``, ``EAGER_CALLS``; ``eager_first=False``: always traced)."""
+    ``signatures`` the tf.functions that build.py exports. ``process_kp`` and
+    ``encode_source`` run eagerly; the others too at first (``eager_first``), traced later
+    (``EagerFirst``)."""
 
     def __init__(self, config, kp_detector, generator, eager_first=True):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
         self.signatures = Signatures(config, kp_detector, generator)
-        functions = {
-            name: EagerFirst(function, EAGER_CALLS.get(name, 1) if eager_first else 0)
-            for name, function in self.signatures.functions().items()
-        }
+        functions = {}
+        for name, function in self.signatures.functions().items():
+            if name in ALWAYS_EAGER:
+                calls = float("inf")
+            else:
+                calls = FIRST_CALLS_EAGER.get(name, 1) if eager_first else 0
+            functions[name] = EagerFirst(function, calls)
         super().__init__(functions, self.signatures.input_shapes())
 
 
 # Tracing a signature costs more than running it eagerly once or a few times (full-size vox,
 # 2-core EPYC: process_kp's trace 0.67 s against 0.01-0.04 s an eager call; the per-frame
-# generator's trace 0.6 s, about what eager execution loses on 2-3 batches of 4). So a video
-# traces nothing for its first batch (kp_detector: the source, then the first batch),
-# process_kp is never traced, and encode_source (once per source image) always runs eagerly.
-# The exports use the tf.functions themselves.
-EAGER_CALLS = {"process_kp": float("inf"), "encode_source": float("inf"), "kp_detector": 2}
+# generator's trace 0.6 s, about what eager execution loses on 2-3 batches of 4). So
+# process_kp and encode_source (once per source image) always run eagerly, and with
+# ``eager_first`` a video traces nothing for its first batch (kp_detector: the source, then
+# the first batch). Eager and traced results differ in the last bits, so a caller that needs
+# a video's frames not to depend on what the process ran before (the dataset modes: serial
+# and Ray runs give the same bytes) passes eager_first=False. The exports use the
+# tf.functions themselves.
+ALWAYS_EAGER = ("process_kp", "encode_source")
+FIRST_CALLS_EAGER = {"kp_detector": 2}
 
 
 class EagerFirst:
@@ -79,14 +87,21 @@ class EagerFirst:
         return outputs
 
 
-def load_model(config_path, checkpoint_path, use_torch=False, precision=None, state_dicts=None):
+def load_model(
+    config_path,
+    checkpoint_path,
+    use_torch=False,
+    precision=None,
+    state_dicts=None,
+    eager_first=True,
+):
     """Builds the models of ``config_path`` and loads ``checkpoint_path`` (an original
     ``*.pth.tar``) into them. ``use_torch`` reads the checkpoint with torch.load instead of
     the built-in reader. ``precision`` 'bfloat16' runs the generator's per-frame
     convolutions in bfloat16 (see OcclusionAwareGenerator.set_precision); None or 'float32'
     is the exact port. ``state_dicts``: ``read_state_dicts(checkpoint_path)`` already read
-    (run.py reads it while TensorFlow imports). Raises ConfigError, CheckpointError or
-    WeightError."""
+    (run.py reads it while TensorFlow imports). ``eager_first``: see ``Model``. Raises
+    ConfigError, CheckpointError or WeightError."""
     exact_float32(tf)
     config = load_config(config_path)
     if state_dicts is None:
@@ -98,5 +113,6 @@ def load_model(config_path, checkpoint_path, use_torch=False, precision=None, st
     if precision == "bfloat16":
         generator.set_precision(tf.bfloat16)
     # Eager bfloat16 convolutions differ from the traced ones (up to 4e-3: graph rewrites
-    # pick other kernels), so bfloat16 runs traced only, as its SavedModels do.
-    return Model(config, kp_detector, generator, eager_first=precision != "bfloat16")
+    # pick other kernels), so they run traced only, as the bfloat16 SavedModels do.
+    eager_first = eager_first and precision != "bfloat16"
+    return Model(config, kp_detector, generator, eager_first=eager_first)

@@ -54,9 +54,6 @@ def load_models(args):
         use_torch=args.loadwithtorch,
         precision=args.precision,
         state_dicts=reading.result() if reading else None,
-        # The dataset modes trace from the first call: a video's frames then do not depend
-        # on which videos the process ran before (serial and Ray runs give the same bytes).
-        eager_first=not args.mode,
     )
 
 

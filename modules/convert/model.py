@@ -26,52 +26,40 @@ class Model(NumpyModel):
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
     ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves and
     ``signatures`` the tf.functions that build.py exports. ``process_kp`` and
-    ``encode_source`` run eagerly; the others too at first (``eager_first``), traced later
-    (``EagerFirst``)."""
+    ``encode_source`` run eagerly (``Eager``), the others through their tf.functions."""
 
-    def __init__(self, config, kp_detector, generator, eager_first=True):
+    def __init__(self, config, kp_detector, generator):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
         self.signatures = Signatures(config, kp_detector, generator)
-        functions = {}
-        for name, function in self.signatures.functions().items():
-            if name in ALWAYS_EAGER:
-                calls = float("inf")
-            else:
-                calls = FIRST_CALLS_EAGER.get(name, 1) if eager_first else 0
-            functions[name] = EagerFirst(function, calls)
+        functions = {
+            name: Eager(function) if name in EAGER else function
+            for name, function in self.signatures.functions().items()
+        }
         super().__init__(functions, self.signatures.input_shapes())
 
 
-# Tracing a signature costs more than running it eagerly once or a few times (full-size vox,
-# 2-core EPYC: process_kp's trace 0.67 s against 0.01-0.04 s an eager call; the per-frame
-# generator's trace 0.6 s, about what eager execution loses on 2-3 batches of 4). So
-# process_kp and encode_source (once per source image) always run eagerly, and with
-# ``eager_first`` a video traces nothing for its first batch (kp_detector: the source, then
-# the first batch). Eager and traced results differ in the last bits, so a caller that needs
-# a video's frames not to depend on what the process ran before (the dataset modes: serial
-# and Ray runs give the same bytes) passes eager_first=False. The exports use the
-# tf.functions themselves.
-ALWAYS_EAGER = ("process_kp", "encode_source")
-FIRST_CALLS_EAGER = {"kp_detector": 2}
+# Signatures that cost more to trace than they ever cost eagerly in a run (full-size vox,
+# 2-core EPYC): process_kp's trace takes 0.67 s against 0.01-0.04 s an eager call, and
+# encode_source runs once per source image. Each signature always takes the same path, so a
+# video's frames do not depend on what the process ran before. (The per-frame signatures stay
+# traced: running a video's first batch eagerly saved their trace, but made that batch's frames
+# differ in the last bits from the traced batches after it.)
+EAGER = ("process_kp", "encode_source")
 
 
-class EagerFirst:
-    """A signature's tf.function, run as its Python function in eager mode for the first
-    ``eager_calls`` calls (the inputs checked against its input signature, as the
-    tf.function checks them), traced from then on."""
+class Eager:
+    """A signature's tf.function run as its Python function in eager mode, the inputs
+    checked against its input signature as the tf.function checks them."""
 
-    def __init__(self, function, eager_calls):
+    def __init__(self, function):
         self.function = function
-        self.eager_calls = eager_calls
-        self.calls = 0
+        self.input_signature = function.input_signature
 
     def __call__(self, **inputs):
-        if self.calls >= self.eager_calls:
-            return self.function(**inputs)
         tensors = {}
-        for spec in self.function.input_signature:
+        for spec in self.input_signature:
             if spec.name not in inputs:
                 raise TypeError(f"missing input '{spec.name}'")
             value = tf.convert_to_tensor(inputs.pop(spec.name), spec.dtype)
@@ -82,26 +70,17 @@ class EagerFirst:
             tensors[spec.name] = value
         if inputs:
             raise TypeError(f"unexpected inputs: {', '.join(inputs)}")
-        outputs = self.function.python_function(**tensors)
-        self.calls += 1
-        return outputs
+        return self.function.python_function(**tensors)
 
 
-def load_model(
-    config_path,
-    checkpoint_path,
-    use_torch=False,
-    precision=None,
-    state_dicts=None,
-    eager_first=True,
-):
+def load_model(config_path, checkpoint_path, use_torch=False, precision=None, state_dicts=None):
     """Builds the models of ``config_path`` and loads ``checkpoint_path`` (an original
     ``*.pth.tar``) into them. ``use_torch`` reads the checkpoint with torch.load instead of
     the built-in reader. ``precision`` 'bfloat16' runs the generator's per-frame
     convolutions in bfloat16 (see OcclusionAwareGenerator.set_precision); None or 'float32'
     is the exact port. ``state_dicts``: ``read_state_dicts(checkpoint_path)`` already read
-    (run.py reads it while TensorFlow imports). ``eager_first``: see ``Model``. Raises
-    ConfigError, CheckpointError or WeightError."""
+    (run.py reads it while TensorFlow imports). Raises ConfigError, CheckpointError or
+    WeightError."""
     exact_float32(tf)
     config = load_config(config_path)
     if state_dicts is None:
@@ -112,7 +91,4 @@ def load_model(
     load_state_dict(generator, generator_state, f"checkpoint {checkpoint_path} (generator)")
     if precision == "bfloat16":
         generator.set_precision(tf.bfloat16)
-    # Eager bfloat16 convolutions differ from the traced ones (up to 4e-3: graph rewrites
-    # pick other kernels), so they run traced only, as the bfloat16 SavedModels do.
-    eager_first = eager_first and precision != "bfloat16"
-    return Model(config, kp_detector, generator, eager_first=eager_first)
+    return Model(config, kp_detector, generator)

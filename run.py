@@ -34,6 +34,8 @@ def add_flags(parser):
 def check_models(args):
     """Checks the config and checkpoint, then starts reading the checkpoint in a thread:
     it overlaps the TensorFlow import that follows (about 0.5 s of a short run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from modules.convert.checkpoint import check_checkpoint_file, read_state_dicts
     from modules.convert.config import load_config
 
@@ -41,10 +43,13 @@ def check_models(args):
     path = args.checkpoint or cli.checkpoint_path(args.model)
     check_checkpoint_file(path)
     if not args.loadwithtorch:
-        args.state_dicts = cli.in_background(read_state_dicts, path)
+        reader = ThreadPoolExecutor(max_workers=1)
+        args.state_dicts = reader.submit(read_state_dicts, path)
+        reader.shutdown(wait=False)  # its one thread ends with the read
 
 
 def load_models(args):
+    cli.import_tensorflow()
     from modules.convert.model import load_model
 
     reading = getattr(args, "state_dicts", None)

@@ -53,9 +53,7 @@ def load_models(args):
 @cli.main_guard
 def main(argv=None):
     doc = __doc__.split("\n\n")[0]
-    return animate.main(
-        "testlite.py", doc, add_flags, load_models, argv, check_models, tensorflow=False
-    )
+    return animate.main("testlite.py", doc, add_flags, load_models, argv, check_models)
 
 
 if __name__ == "__main__":

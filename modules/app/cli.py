@@ -7,14 +7,12 @@ for the quantized ones).
 """
 
 import argparse
-import concurrent.futures
 import contextlib
 import functools
 import os
 import signal
 import sys
 import tempfile
-import threading
 
 from modules.app import interrupt
 from modules.errors import FommError, InputError, UsageError
@@ -177,21 +175,6 @@ def quiet():
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-
-
-def in_background(fn, *args):
-    """A ``concurrent.futures.Future`` of ``fn(*args)`` running in a daemon thread: its
-    ``result()`` returns the value or re-raises the error in the caller."""
-    future = concurrent.futures.Future()
-
-    def work():
-        try:
-            future.set_result(fn(*args))
-        except BaseException as error:  # re-raised by result()
-            future.set_exception(error)
-
-    threading.Thread(target=work, daemon=True).start()
-    return future
 
 
 def import_tensorflow():

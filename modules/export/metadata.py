@@ -9,8 +9,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 def add_metadata(flatbuffer, name, value):
     """``flatbuffer`` with the JSON of ``value`` stored as metadata ``name``."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
+    from tensorflow.lite.tools import flatbuffer_utils  # build time: TensorFlow is loaded
 
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
     buffer = schema.BufferT()

@@ -49,7 +49,6 @@ def check_models(args):
 
 
 def load_models(args):
-    cli.import_tensorflow()
     from modules.convert.model import load_model
 
     reading = getattr(args, "state_dicts", None)

@@ -40,7 +40,6 @@ def check_models(args):
 
 
 def load_models(args):
-    cli.import_tensorflow()
     from modules.app.sources import SavedModels
 
     return SavedModels(model_folder(args), hint(args))

@@ -53,7 +53,9 @@ def load_models(args):
 @cli.main_guard
 def main(argv=None):
     doc = __doc__.split("\n\n")[0]
-    return animate.main("testlite.py", doc, add_flags, load_models, argv, check_models)
+    return animate.main(
+        "testlite.py", doc, add_flags, load_models, argv, check_models, tensorflow=False
+    )
 
 
 if __name__ == "__main__":

@@ -144,11 +144,13 @@ def check(args):
     return min(total, args.frames or total) if total else args.frames
 
 
-def main(prog, description, add_flags, load_models, argv=None, check_models=None):
+def main(prog, description, add_flags, load_models, argv=None, check_models=None, tensorflow=True):
     """Parses ``argv``, checks flags, inputs, output and (``check_models(args)``) the model
     files before TensorFlow is imported, loads the models with ``load_models(args)`` and
-    animates. TensorFlow is imported only by what needs it: ``load_models`` of run.py and
-    test.py, face detection and --find_best_frame (testlite.py's LiteRT needs none)."""
+    animates. ``tensorflow=False`` (testlite.py: LiteRT needs none) leaves TensorFlow
+    unimported unless a step needs it (face detection, --find_best_frame), which saves
+    about 3 s of start-up. Otherwise it is imported here, right after the checks: importing
+    it later, in run.py's or test.py's ``load_models``, measured 0.25-0.4 s slower."""
     warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
     p = parser(prog, description)
     add_flags(p)
@@ -160,6 +162,8 @@ def main(prog, description, add_flags, load_models, argv=None, check_models=None
         check_models(args)
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    if tensorflow:
+        cli.import_tensorflow()
     from tqdm import tqdm
 
     from modules.app.pipeline import Animation, Settings

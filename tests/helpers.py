@@ -69,12 +69,16 @@ def reference_kp(ref, name):
 def process_kp_inputs(kp_source, kp_driving, kp_initial, relative=1.0, adapt=1.0):
     """process_kp's inputs from three ``{'value', 'jacobian'}`` keypoint sets and the flags
     (the jacobian follows the movement, as with the scripts' --relative)."""
-    inputs = dict(
-        use_relative_movement=relative, use_relative_jacobian=relative, adapt_movement_scale=adapt
-    )
-    for role, kp in (("source", kp_source), ("driving", kp_driving), ("initial", kp_initial)):
-        inputs.update({f"kp_{role}_{key}": value for key, value in kp.items()})
-    return inputs
+    from modules.app.pipeline import named
+
+    return {
+        **named("source", kp_source),
+        **named("driving", kp_driving),
+        **named("initial", kp_initial),
+        "use_relative_movement": relative,
+        "use_relative_jacobian": relative,
+        "adapt_movement_scale": adapt,
+    }
 
 
 def reference_process_kp_inputs(ref, relative=1.0, adapt=1.0):
@@ -86,10 +90,13 @@ def reference_process_kp_inputs(ref, relative=1.0, adapt=1.0):
 
 def generator_inputs(ref, source, mode="rel_adapt"):
     """The generator's inputs for the reference's normalized keypoints of ``mode``."""
-    inputs = {"source_image": source}
-    for role, name in (("source", "source"), ("driving", f"norm_{mode}")):
-        inputs.update({f"kp_{role}_{k}": v for k, v in reference_kp(ref, name).items()})
-    return inputs
+    from modules.app.pipeline import named
+
+    return {
+        "source_image": source,
+        **named("source", reference_kp(ref, "source")),
+        **named("driving", reference_kp(ref, f"norm_{mode}")),
+    }
 
 
 def tiny_flags(case, checkpoint_case=None):

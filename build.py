@@ -229,11 +229,12 @@ def build(args, name, config, checkpoint):
         args.loadwithtorch,
         precision,
     )
-    signatures = model.signatures
+    # The SavedModels get TensorFlow's faster convolutions, the converters the plain ones.
+    signatures, portable = model.signatures, model.portable_signatures
     if args.mobile:
         from modules.signatures import Signatures, hardcoded_flags
 
-        signatures = Signatures(
+        portable = Signatures(
             model.config,
             model.keras_kp_detector,
             model.keras_generator,
@@ -259,7 +260,7 @@ def build(args, name, config, checkpoint):
             files = steps.run(
                 f"ONNX {os.path.relpath(folder)}/{module}*.onnx",
                 onnx.onnx_files,
-                model.signatures,
+                portable,
                 module,
                 folder,
             )
@@ -271,7 +272,7 @@ def build(args, name, config, checkpoint):
         steps.run(
             f"TF.js {os.path.relpath(tfjs_dir(args.tfjs_dir, name))}/{{{','.join(modules)}}}*/",
             tfjs.convert_tfjs,
-            model.signatures,
+            portable,
             modules,
             args.tfjs_dir,
             name,
@@ -280,7 +281,7 @@ def build(args, name, config, checkpoint):
     if weights:
         build_web(steps, model, args.web_models, name, weights)
     if not (args.nolite or precision):
-        build_tflite(args, name, signatures, modules, steps)
+        build_tflite(args, name, portable, modules, steps)
 
 
 def build_tflite(args, name, signatures, modules, steps):

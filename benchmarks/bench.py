@@ -81,7 +81,7 @@ def build_exports(workdir, targets):
             if not target.startswith("tflite") or os.path.isfile(path):
                 continue
             quantize = target.rsplit("-", 1)[1] if target.endswith(("float16", "dynamic")) else None
-            signatures = mobile if target.startswith("tflite-mobile") else model.signatures
+            signatures = mobile if target.startswith("tflite-mobile") else model.portable_signatures
             write_file(path, tflite.convert_tflite(signatures, module, quantize))
     return model
 

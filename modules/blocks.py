@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from modules.layers import BatchNorm2d, Conv2d, Prebuilt
-from modules.ops import avg_pool_2x2, upsample_nearest_2x
+from modules.ops import avg_pool_2x2
 
 
 def child(prefix, name):
@@ -22,8 +22,12 @@ class ResBlock2d(Prebuilt, keras.layers.Layer):
 
     def __init__(self, features, kernel_size, padding, name):
         super().__init__(name=name)
-        self.conv1 = Conv2d(features, features, kernel_size, padding, name=child(name, "conv1"))
-        self.conv2 = Conv2d(features, features, kernel_size, padding, name=child(name, "conv2"))
+        self.conv1 = Conv2d(
+            features, features, kernel_size, padding, name=child(name, "conv1"), winograd=True
+        )
+        self.conv2 = Conv2d(
+            features, features, kernel_size, padding, name=child(name, "conv2"), winograd=True
+        )
         self.norm1 = BatchNorm2d(features, name=child(name, "norm1"))
         self.norm2 = BatchNorm2d(features, name=child(name, "norm2"))
 
@@ -48,7 +52,7 @@ class UpBlock2d(ConvNorm):
     """``modules.util.UpBlock2d``: nearest 2x upsampling, conv, norm, relu."""
 
     def call(self, x):
-        return tf.nn.relu(self.norm(self.conv(upsample_nearest_2x(x))))
+        return tf.nn.relu(self.norm(self.conv.upsampled(x)))
 
 
 class DownBlock2d(ConvNorm):

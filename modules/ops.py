@@ -5,6 +5,8 @@ Shapes are kept static except the batch dimension, which is always written as -1
 so that exported models keep a dynamic batch without SHAPE/PACK ops.
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -104,6 +106,113 @@ def upsample_nearest_2x(x):
     return tf.raw_ops.ResizeNearestNeighbor(
         images=x, size=[2 * height, 2 * width], align_corners=False, half_pixel_centers=False
     )
+
+
+# Output phase (r, c) of ``upsampled_conv3x3`` reads input pixels i - 1 + r and i + r along
+# each axis: its 2x2 kernel is padded by one pixel before when r = 0, after when r = 1.
+SUBPIXEL_PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
+SUBPIXEL_PADDING = tuple([[0, 0], [1 - r, r], [1 - c, c], [0, 0]] for r, c in SUBPIXEL_PHASES)
+
+
+def subpixel_kernels(kernel):
+    """The four 2x2 kernels (one per ``SUBPIXEL_PHASES`` entry) that give a 3x3, padding 1
+    convolution of a nearest-2x-upsampled image from the low-resolution image.
+
+    Upsampling repeats each pixel twice along each axis, so the taps (k0, k1, k2) of an even
+    output row see input rows (i - 1, i, i) and those of an odd one (i, i, i + 1): the repeated
+    pixel's taps are summed, (k0, k1 + k2) and (k0 + k1, k2).
+    """
+
+    def taps(k, axis):
+        a, b, c = tf.unstack(k, axis=axis)
+        return tf.stack([a, b + c], axis), tf.stack([a + b, c], axis)
+
+    return [column for row in taps(kernel, 0) for column in taps(row, 1)]
+
+
+def conv2d(x, kernel, padding):
+    """A stride-1 ``tf.nn.conv2d``."""
+    return tf.nn.conv2d(x, kernel, strides=1, padding=padding)
+
+
+def upsampled_conv3x3(x, kernel, conv=conv2d):
+    """``F.conv2d(F.interpolate(x, scale_factor=2), weight, padding=1)`` (nearest upsampling,
+    then a 3x3 convolution without bias) computed on the low-resolution input: one 2x2
+    convolution per output phase, interleaved by ``depth_to_space``. That is 16 multiply-adds
+    per input pixel and channel pair instead of 36; the results differ from the upsampled
+    convolution by float32 rounding only (summed taps, another summation order).
+
+    ``conv(x, kernel, padding)`` runs each convolution (stride 1).
+    """
+    phases = [
+        conv(x, k, padding)
+        for k, padding in zip(subpixel_kernels(kernel), SUBPIXEL_PADDING, strict=True)
+    ]
+    return tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2)
+
+
+# Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for
+# Convolutional Neural Networks", 2016): a 4x4 input tile d and a 3x3 kernel g give the 2x2
+# output tile A^T [(G g G^T) * (B^T d B)] A.
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)
+WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float32)
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)
+
+
+@functools.lru_cache
+def _winograd_input_taps(channels):
+    """The 16 depthwise kernels (4, 4, channels, 1) of B^T d B, one per tile element."""
+    taps = np.einsum("ui,wj->uwij", WINOGRAD_BT, WINOGRAD_BT).reshape(16, 4, 4, 1, 1)
+    return [np.tile(tap, [1, 1, channels, 1]) for tap in taps]
+
+
+def winograd_conv3x3(x, kernel):
+    """``F.conv2d(x, weight, padding=1)`` for a 3x3 kernel (no bias), by Winograd's F(2x2, 3x3):
+    each 2x2 output tile costs 16 multiply-adds per channel pair instead of 36, as 16 matrix
+    products. Its float32 rounding is as small as the direct convolution's (the transforms
+    only add, subtract and halve).
+
+    The input transform runs as 16 stride-2 depthwise convolutions, one per tile element
+    (faster on oneDNN than one with 16 outputs per channel, and already in the layout of the
+    products); the output transform as one product with the 4x16 matrix kron(A^T, A^T).
+    """
+    _, height, width, channels = x.shape
+    cout = kernel.shape[3]
+    tiles_h, tiles_w = (height + 1) // 2, (width + 1) // 2
+    x = tf.pad(x, [[0, 0], [1, 1 + height % 2], [1, 1 + width % 2], [0, 0]])
+    # The raw op: tf.nn.depthwise_conv2d's Python wrapper made tracing 0.3 s slower.
+    tiles = tf.stack(
+        [
+            tf.raw_ops.DepthwiseConv2dNative(
+                input=x, filter=tap, strides=[1, 2, 2, 1], padding="VALID"
+            )
+            for tap in _winograd_input_taps(channels)
+        ]
+    )
+    g = tf.constant(WINOGRAD_G)
+    u = tf.reshape(tf.einsum("ui,ijco,wj->uwco", g, kernel, g), [16, channels, cout])
+    products = tf.matmul(tf.reshape(tiles, [16, -1, channels]), u)
+    out = tf.matmul(np.kron(WINOGRAD_AT, WINOGRAD_AT), tf.reshape(products, [16, -1]))
+    out = tf.transpose(tf.reshape(out, [2, 2, -1, tiles_h, tiles_w, cout]), [2, 3, 0, 4, 1, 5])
+    return tf.reshape(out, [-1, 2 * tiles_h, 2 * tiles_w, cout])[:, :height, :width]
+
+
+def space_to_depth_conv(x, kernel):
+    """``tf.nn.conv2d(x, kernel, 1, 'SAME')`` for an odd kxk kernel (torch's padding k // 2) on
+    an even-sized image, computed on ``space_to_depth(x, 2)``: each position yields a 2x2
+    block of outputs from a (k // 2 + 1)^2 kernel over 4x the channels. It costs about 1.3x
+    the multiply-adds, but oneDNN runs it about twice as fast when the convolution has only
+    a few output channels (the generator's final 7x7 convolution to 3 channels)."""
+    size, _, cin, cout = kernel.shape
+    pad, blocks = size // 2, size // 2 + 1
+    phases = []
+    for r, c in SUBPIXEL_PHASES:
+        k = tf.pad(kernel, [[r, 2 * blocks - size - r], [c, 2 * blocks - size - c], [0, 0], [0, 0]])
+        k = tf.transpose(tf.reshape(k, [blocks, 2, blocks, 2, cin, cout]), [0, 2, 1, 3, 4, 5])
+        phases.append(tf.reshape(k, [blocks, blocks, 4 * cin, cout]))
+    kernel = tf.reshape(tf.stack(phases, axis=-2), [blocks, blocks, 4 * cin, 4 * cout])
+    x = tf.nn.space_to_depth(tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]), 2)
+    return tf.nn.depth_to_space(tf.nn.conv2d(x, kernel, strides=1, padding="VALID"), 2)
 
 
 def resize_bilinear(x, height, width):

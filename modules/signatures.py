@@ -11,6 +11,7 @@ import inspect
 import tensorflow as tf
 
 from modules.keypoints import process_kp
+from modules.layers import fast_convolutions
 
 FLAGS = ("use_relative_movement", "use_relative_jacobian", "adapt_movement_scale")
 
@@ -75,7 +76,10 @@ class Signatures:
     Mobile builds (build.py): ``static_batch`` N gives every input a static shape (batch N for
     frames and driving keypoints, 1 for the source, which the generator tiles to N);
     ``prediction_only`` leaves the generator one output, ``prediction``; ``hardcode``
-    (a dict from ``hardcoded_flags``) fixes process_kp's flags, which are then no inputs."""
+    (a dict from ``hardcoded_flags``) fixes process_kp's flags, which are then no inputs.
+
+    ``fast``: TensorFlow's faster convolutions (``layers.fast_convolutions``), for TensorFlow
+    itself (run.py, the SavedModels); the converted models are built without them."""
 
     def __init__(
         self,
@@ -85,6 +89,7 @@ class Signatures:
         static_batch=None,
         prediction_only=False,
         hardcode=None,
+        fast=False,
     ):
         height, width = config.frame_shape
         channels = config.common.num_channels
@@ -94,6 +99,7 @@ class Signatures:
         self.generator_model = generator
         self.static_batch = static_batch
         self.hardcode = hardcode
+        self.fast = fast
         self.outputs = ["prediction"]
         if config.dense_motion is not None and not prediction_only:
             self.outputs += ["mask", "deformation"]
@@ -131,7 +137,8 @@ class Signatures:
         )
 
     def _kp_detector(self, inputs):
-        return self.kp_detector_model(inputs["image"])
+        with fast_convolutions(self.kp_detector_model, self.fast):
+            return self.kp_detector_model(inputs["image"])
 
     def _process_kp(self, inputs):
         jacobians = {
@@ -150,20 +157,23 @@ class Signatures:
                 k: tf.tile(v, [self.static_batch] + [1] * (len(v.shape) - 1))
                 for k, v in kp_source.items()
             }
-        out = self.generator_model(
-            source_image, kp_driving=kp_dict(inputs, "driving"), kp_source=kp_source
-        )
+        with fast_convolutions(self.generator_model, self.fast):
+            out = self.generator_model(
+                source_image, kp_driving=kp_dict(inputs, "driving"), kp_source=kp_source
+            )
         return {k: out[k] for k in self.outputs}
 
     def _encode_source(self, inputs):
-        encoded = self.generator_model.encode(inputs["source_image"])
+        with fast_convolutions(self.generator_model, self.fast):
+            encoded = self.generator_model.encode(inputs["source_image"])
         return {f"source_{k}": v for k, v in encoded.items()}
 
     def _animate_encoded(self, inputs):
         encoded = {k[len("source_") :]: inputs[k] for k in self.encoded_specs}
-        out = self.generator_model.decode(
-            encoded, kp_driving=kp_dict(inputs, "driving"), kp_source=kp_dict(inputs, "source")
-        )
+        with fast_convolutions(self.generator_model, self.fast):
+            out = self.generator_model.decode(
+                encoded, kp_driving=kp_dict(inputs, "driving"), kp_source=kp_dict(inputs, "source")
+            )
         return {k: out[k] for k in self.outputs}
 
     def functions(self):

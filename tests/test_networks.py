@@ -127,6 +127,29 @@ def test_sparse_deformed(case):
     )
 
 
+def op_count(function, op_type):
+    graph = function.get_concrete_function().graph
+    return sum(op.type == op_type for op in graph.get_operations())
+
+
+def test_fast_convolutions_only_in_tensorflows_own_signatures(case):
+    """run.py and the SavedModels trace the sub-pixel up blocks and space-to-depth final
+    convolution (DepthToSpace), and the Winograd bottleneck (16 depthwise input transforms per
+    convolution); the converters get none of them. test_generator checks both against the
+    original."""
+    model = tiny_model(case)
+    fast, portable = model.signatures, model.portable_signatures
+    bottleneck = 2 * len(model.keras_generator.bottleneck)
+    assert op_count(fast.animate_encoded, "DepthwiseConv2dNative") == 16 * bottleneck
+    assert op_count(fast.animate_encoded, "SpaceToDepth") >= 1  # the final convolution
+    assert op_count(fast.animate_encoded, "DepthToSpace") > 2
+    assert op_count(fast.kp_detector, "DepthToSpace") > 0
+    for function in (portable.animate_encoded, portable.kp_detector):
+        for op in ("DepthToSpace", "SpaceToDepth", "BatchMatMulV2"):
+            assert op_count(function, op) == 0, op
+    assert op_count(portable.animate_encoded, "DepthwiseConv2dNative") == 0
+
+
 def test_generator_broadcasts_source(target_model, case, target):
     """A source of batch 1 with keypoints of batch 3, as the pipeline calls it."""
     ref = reference(case)

@@ -8,7 +8,7 @@ from helpers import checkpoint_path
 
 from modules import ops
 from modules.convert.checkpoint import read_state_dicts
-from modules.layers import AntiAliasInterpolation2d
+from modules.layers import AntiAliasInterpolation2d, Conv2d, fast_convolutions
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -49,6 +49,85 @@ def test_upsample_nearest_2x_matches_torch():
     x = RNG.random((2, 5, 7, 3), dtype=np.float32)
     want = F.interpolate(nchw(x), scale_factor=2)
     np.testing.assert_array_equal(ops.upsample_nearest_2x(tf.constant(x)).numpy(), nhwc(want))
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 3, 4), (1, 8, 8, 64, 32), (3, 1, 2, 2, 5)])
+def test_upsampled_conv3x3_matches_torch_interpolate_then_conv(shape):
+    batch, height, width, cin, cout = shape
+    x = RNG.standard_normal((batch, height, width, cin)).astype(np.float32)
+    weight = RNG.standard_normal((cout, cin, 3, 3)).astype(np.float32)
+    want = F.conv2d(F.interpolate(nchw(x), scale_factor=2), torch.from_numpy(weight), padding=1)
+    kernel = tf.constant(weight.transpose(2, 3, 1, 0))
+    got = ops.upsampled_conv3x3(tf.constant(x), kernel).numpy()
+    assert got.shape == (batch, 2 * height, 2 * width, cout)
+    # float32 rounding only: the sums reach about 3 * sqrt(9 * cin)
+    np.testing.assert_allclose(got, nhwc(want), atol=2e-5 * np.sqrt(cin), rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 3, 4), (1, 8, 8, 64, 32), (3, 1, 2, 2, 5)])
+def test_winograd_conv3x3_matches_torch_conv(shape):
+    batch, height, width, cin, cout = shape
+    x = RNG.standard_normal((batch, height, width, cin)).astype(np.float32)
+    weight = RNG.standard_normal((cout, cin, 3, 3)).astype(np.float32)
+    want = F.conv2d(nchw(x), torch.from_numpy(weight), padding=1)
+    got = ops.winograd_conv3x3(tf.constant(x), tf.constant(weight.transpose(2, 3, 1, 0)))
+    np.testing.assert_allclose(got.numpy(), nhwc(want), atol=2e-5 * np.sqrt(cin), rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 8, 5, 3, 7), (1, 4, 4, 2, 1, 5), (2, 8, 6, 3, 4, 3)])
+def test_space_to_depth_conv_matches_torch_conv(shape):
+    batch, height, width, cin, cout, size = shape
+    x = RNG.standard_normal((batch, height, width, cin)).astype(np.float32)
+    weight = RNG.standard_normal((cout, cin, size, size)).astype(np.float32)
+    want = F.conv2d(nchw(x), torch.from_numpy(weight), padding=size // 2)
+    got = ops.space_to_depth_conv(tf.constant(x), tf.constant(weight.transpose(2, 3, 1, 0)))
+    np.testing.assert_allclose(got.numpy(), nhwc(want), atol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("size, cout", [(7, 3), (7, 5), (3, 2)])
+def test_conv2d_fast_matches_torch_conv(size, cout, fast):
+    """Conv2d picks space_to_depth_conv (7x7 to 3 channels) or the plain convolution."""
+    x = RNG.standard_normal((2, 8, 6, 4)).astype(np.float32)
+    weight = RNG.standard_normal((cout, 4, size, size)).astype(np.float32)
+    bias = RNG.standard_normal(cout).astype(np.float32)
+    want = F.conv2d(nchw(x), torch.from_numpy(weight), torch.from_numpy(bias), padding=size // 2)
+    conv = Conv2d(4, cout, size, size // 2, name="final")
+    conv.kernel.assign(weight.transpose(2, 3, 1, 0))
+    conv.bias.assign(bias)
+    with fast_convolutions(conv, fast):
+        got = conv(tf.constant(x)).numpy()
+    np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("kernel_size, padding", [(3, 1), (5, 2), (3, 0)])
+def test_conv2d_upsampled_matches_torch_for_any_kernel(kernel_size, padding, fast):
+    x = RNG.standard_normal((2, 5, 6, 4)).astype(np.float32)
+    weight = RNG.standard_normal((3, 4, kernel_size, kernel_size)).astype(np.float32)
+    bias = RNG.standard_normal(3).astype(np.float32)
+    up = F.interpolate(nchw(x), scale_factor=2)
+    want = F.conv2d(up, torch.from_numpy(weight), torch.from_numpy(bias), padding=padding)
+    conv = Conv2d(4, 3, kernel_size, padding, name="up_blocks.0.conv")
+    conv.kernel.assign(weight.transpose(2, 3, 1, 0))
+    conv.bias.assign(bias)
+    with fast_convolutions(conv, fast):
+        got = conv.upsampled(tf.constant(x)).numpy()
+    np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_conv2d_built_for_winograd_matches_torch(fast):
+    x = RNG.standard_normal((2, 6, 5, 8)).astype(np.float32)
+    weight = RNG.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    bias = RNG.standard_normal(8).astype(np.float32)
+    want = F.conv2d(nchw(x), torch.from_numpy(weight), torch.from_numpy(bias), padding=1)
+    conv = Conv2d(8, 8, 3, 1, name="bottleneck.r0.conv1", winograd=True)
+    conv.kernel.assign(weight.transpose(2, 3, 1, 0))
+    conv.bias.assign(bias)
+    with fast_convolutions(conv, fast):
+        got = conv(tf.constant(x)).numpy()
+    np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [(16, 24), (5, 3), (8, 12)])

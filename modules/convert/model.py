@@ -1,5 +1,7 @@
 """``load_model``: the three Keras models of one config + checkpoint, behind the public API."""
 
+import functools
+
 import tensorflow as tf
 
 from modules.convert.checkpoint import read_state_dicts
@@ -24,20 +26,26 @@ class Model(NumpyModel):
     """One FOMM model. ``kp_detector``, ``process_kp`` and ``generator`` take keyword arrays
     and return dicts of numpy arrays (see README: Python API); ``encode_source`` and
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
-    ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves and
-    ``signatures`` the tf.functions that build.py exports. ``process_kp`` and
+    ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves,
+    ``signatures`` the tf.functions that run here and in the SavedModels (with
+    ``layers.fast_convolutions``) and ``portable_signatures`` those the TF Lite, ONNX and
+    TF.js converters get (the plain convolutions). ``process_kp`` and
     ``encode_source`` run eagerly (``Eager``), the others through their tf.functions."""
 
     def __init__(self, config, kp_detector, generator):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
-        self.signatures = Signatures(config, kp_detector, generator)
+        self.signatures = Signatures(config, kp_detector, generator, fast=True)
         functions = {
             name: Eager(function) if name in EAGER else function
             for name, function in self.signatures.functions().items()
         }
         super().__init__(functions, self.signatures.input_shapes())
+
+    @functools.cached_property
+    def portable_signatures(self):
+        return Signatures(self.config, self.keras_kp_detector, self.keras_generator)
 
 
 # Signatures that cost more to trace than they ever cost eagerly in a run (full-size vox,

@@ -90,7 +90,7 @@ def onnx_models(model):
     from modules.export.onnx import convert_onnx
 
     return {
-        role: convert_onnx(model.signatures, module, signature)
+        role: convert_onnx(model.portable_signatures, module, signature)
         for role, (module, signature, _) in WEB_FILES.items()
     }
 

@@ -52,13 +52,15 @@ def load_models(args):
     from modules.convert.model import load_model
 
     reading = getattr(args, "state_dicts", None)
-    return load_model(
+    model = load_model(
         args.config or cli.config_path(args.model),
         args.checkpoint or cli.checkpoint_path(args.model),
         use_torch=args.loadwithtorch,
         precision=args.precision,
         state_dicts=reading.result() if reading else None,
     )
+    model.trace_in_background()
+    return model
 
 
 @cli.main_guard

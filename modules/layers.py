@@ -9,6 +9,7 @@ parameter map of a full-size model is known without running it.
 """
 
 import contextlib
+import contextvars
 from collections import namedtuple
 
 import keras
@@ -69,12 +70,15 @@ class Conv2d(Prebuilt, keras.layers.Layer):
     # None: float32. tf.bfloat16: the convolution itself runs in bfloat16 (oneDNN), its input
     # and kernel rounded to bfloat16 and its output back to float32 before the bias.
     precision = None
-    # True (``fast_convolutions``): TensorFlow's faster formulations, read when a tf.function
-    # traces. A 3x3, padding 1 convolution of an upsampled image runs on the low-resolution
-    # image (``upsampled``), one built with ``winograd=True`` (the generator's bottleneck) by
-    # Winograd's F(2x2, 3x3), and a 5x5 or larger one with at most 4 output channels on the
-    # space-to-depth image.
-    fast = False
+
+    @property
+    def fast(self):
+        """Within ``fast_convolutions()``: TensorFlow's faster formulations, read when a
+        tf.function traces. A 3x3, padding 1 convolution of an upsampled image runs on the
+        low-resolution image (``upsampled``), one built with ``winograd=True`` (the
+        generator's bottleneck) by Winograd's F(2x2, 3x3), and a 5x5 or larger one with at
+        most 4 output channels on the space-to-depth image."""
+        return _FAST.get()
 
     def call(self, x):
         return self.convolve(x, self.kernel, self.padding) + self.bias
@@ -110,24 +114,26 @@ class Conv2d(Prebuilt, keras.layers.Layer):
         }
 
 
+# A context variable, not a layer attribute: each thread sees its own setting, so a signature
+# can be traced in the background while another runs (``Model.trace_in_background``).
+_FAST = contextvars.ContextVar("fast_convolutions", default=False)
+
+
 @contextlib.contextmanager
-def fast_convolutions(model, enabled=True):
-    """Within the block, the convolutions of ``model`` (a Keras model) use TensorFlow's faster
-    formulations (``Conv2d.fast``). Measured on TensorFlow's CPU kernels (2-core AVX-512,
-    batch 4): an up block's convolution 1.7-2x faster, a bottleneck convolution (64x64, 256
-    channels) 1.13x; Winograd was slower on every other convolution shape of the models. The
+def fast_convolutions(enabled=True):
+    """Within the block, every ``Conv2d`` uses TensorFlow's faster formulations
+    (``Conv2d.fast``). Measured on TensorFlow's CPU kernels (2-core AVX-512, batch 4): an up
+    block's convolution 1.5-2x faster, a bottleneck convolution (64x64, 256 channels) 1.26x,
+    the generator's final one 2.1x; where they were slower (Winograd on every other
+    convolution shape of the models, sub-pixel on 2x2 and 4x4 inputs) they are not used. The
     converted models (TF Lite, ONNX, TF.js) keep the plain convolutions: the sub-pixel form
-    stores 16 instead of 9 taps per kernel (a third larger models), and the mobile GPU delegate
-    takes neither Winograd's 6-D transposes nor its batched matrix products."""
-    convs = [layer for layer in model._flatten_layers() if isinstance(layer, Conv2d)]
-    before = [conv.fast for conv in convs]
-    for conv in convs:
-        conv.fast = enabled
+    stores 16 instead of 9 taps per kernel (a third larger models), and the mobile GPU
+    delegate takes neither Winograd's 6-D transposes nor its batched matrix products."""
+    token = _FAST.set(enabled)
     try:
         yield
     finally:
-        for conv, value in zip(convs, before, strict=True):
-            conv.fast = value
+        _FAST.reset(token)
 
 
 class BatchNorm2d(Prebuilt, keras.layers.Layer):

@@ -137,7 +137,7 @@ class Signatures:
         )
 
     def _kp_detector(self, inputs):
-        with fast_convolutions(self.kp_detector_model, self.fast):
+        with fast_convolutions(self.fast):
             return self.kp_detector_model(inputs["image"])
 
     def _process_kp(self, inputs):
@@ -157,20 +157,20 @@ class Signatures:
                 k: tf.tile(v, [self.static_batch] + [1] * (len(v.shape) - 1))
                 for k, v in kp_source.items()
             }
-        with fast_convolutions(self.generator_model, self.fast):
+        with fast_convolutions(self.fast):
             out = self.generator_model(
                 source_image, kp_driving=kp_dict(inputs, "driving"), kp_source=kp_source
             )
         return {k: out[k] for k in self.outputs}
 
     def _encode_source(self, inputs):
-        with fast_convolutions(self.generator_model, self.fast):
+        with fast_convolutions(self.fast):
             encoded = self.generator_model.encode(inputs["source_image"])
         return {f"source_{k}": v for k, v in encoded.items()}
 
     def _animate_encoded(self, inputs):
         encoded = {k[len("source_") :]: inputs[k] for k in self.encoded_specs}
-        with fast_convolutions(self.generator_model, self.fast):
+        with fast_convolutions(self.fast):
             out = self.generator_model.decode(
                 encoded, kp_driving=kp_dict(inputs, "driving"), kp_source=kp_dict(inputs, "source")
             )

@@ -60,3 +60,21 @@ def test_eager_calls_check_their_inputs():
         model.encode_source()
     with pytest.raises(TypeError, match="unexpected inputs: extra"):
         model.encode_source(source_image=source, extra=source)
+
+
+def test_background_trace_gives_the_same_frames():
+    """run.py traces animate_encoded in a thread while the source is encoded: the frames are
+    bit for bit those of a model that traces it on the first call, and it is traced once."""
+    ref = reference("tiny-vox")
+    source, _ = images("tiny-vox")
+    frames = slice(0, 2)
+    predictions = []
+    for background in (True, False):
+        model = fresh_model()
+        if background:
+            model.trace_in_background()
+        encoded = model.encode_source(source_image=source)
+        out = model.animate_encoded(**encoded, **kp_inputs(ref, "rel_adapt", frames))
+        assert traces(model, "animate_encoded") == 1
+        predictions.append(out["prediction"])
+    np.testing.assert_array_equal(predictions[0], predictions[1])

@@ -99,7 +99,9 @@ def load_target(target, workdir):
 
 def gflop_per_frame(model):
     """GFLOP of one frame (batch 1) of the full generator, its per-frame part and the keypoint
-    detector, counted by TensorFlow's profiler on the traced graphs."""
+    detector, counted by TensorFlow's profiler on the traced graphs of the plain convolutions
+    (the original's work): the GFLOP/s column compares every target on the same work, and
+    the faster convolutions of run.py and test.py go past the peak, as int8 does."""
     import tensorflow as tf
     from tensorflow.python.profiler import model_analyzer, option_builder
 
@@ -113,7 +115,7 @@ def gflop_per_frame(model):
         options["output"] = "none"
         return model_analyzer.profile(graph, options=options).total_float_ops / 1e9
 
-    functions = model.signatures.functions()
+    functions = model.portable_signatures.functions()
     return {
         name: count(functions[name]) for name in ("generator", "animate_encoded", "kp_detector")
     }

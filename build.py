@@ -229,18 +229,24 @@ def build(args, name, config, checkpoint):
         args.loadwithtorch,
         precision,
     )
-    # The SavedModels get TensorFlow's faster convolutions, the converters the plain ones.
-    signatures, portable = model.signatures, model.portable_signatures
+    # Each target gets the faster convolutions it runs well (layers.FAST_FORMS).
+    signatures, lite, portable = (
+        model.signatures,
+        model.tflite_signatures,
+        model.portable_signatures,
+    )
     if args.mobile:
+        from modules.layers import TFLITE_FORMS
         from modules.signatures import Signatures, hardcoded_flags
 
-        portable = Signatures(
+        lite = Signatures(
             model.config,
             model.keras_kp_detector,
             model.keras_generator,
             static_batch=args.static_batch,
             prediction_only=args.prediction_only,
             hardcode=hardcoded_flags(*args.hardcode) if args.hardcode else None,
+            fast=TFLITE_FORMS,
         )
     modules = [args.module] if args.module else list(MODULE_NAMES)
     if not (args.quantize or args.mobile):
@@ -281,7 +287,7 @@ def build(args, name, config, checkpoint):
     if weights:
         build_web(steps, model, args.web_models, name, weights)
     if not (args.nolite or precision):
-        build_tflite(args, name, portable, modules, steps)
+        build_tflite(args, name, lite, modules, steps)
 
 
 def build_tflite(args, name, signatures, modules, steps):

@@ -61,6 +61,7 @@ def build_exports(workdir, targets):
     from modules.atomic import write_file
     from modules.export import savedmodel, tflite
     from modules.export.contract import MODULE_NAMES, tflite_path
+    from modules.layers import TFLITE_FORMS
     from modules.signatures import Signatures, hardcoded_flags
 
     model = workdir_model(workdir)
@@ -71,6 +72,7 @@ def build_exports(workdir, targets):
         static_batch=MOBILE["static_batch"],
         prediction_only=MOBILE["prediction_only"],
         hardcode=hardcoded_flags(*MOBILE["hardcode"]),
+        fast=TFLITE_FORMS,
     )
     for module in MODULE_NAMES:
         saved = os.path.join(workdir, "saved", module)
@@ -81,7 +83,7 @@ def build_exports(workdir, targets):
             if not target.startswith("tflite") or os.path.isfile(path):
                 continue
             quantize = target.rsplit("-", 1)[1] if target.endswith(("float16", "dynamic")) else None
-            signatures = mobile if target.startswith("tflite-mobile") else model.portable_signatures
+            signatures = mobile if target.startswith("tflite-mobile") else model.tflite_signatures
             write_file(path, tflite.convert_tflite(signatures, module, quantize))
     return model
 

@@ -86,8 +86,8 @@ def flatbuffers(workdir):
     if not all(os.path.isfile(p) for p in paths.values()):
         model = workdir_model(workdir)
         for module in ("kp_detector", "process_kp"):
-            write_file(paths[module], convert_tflite(model.portable_signatures, module))
-        with frozen_saved_model(model.portable_signatures, "generator") as (path, keys):
+            write_file(paths[module], convert_tflite(model.tflite_signatures, module))
+        with frozen_saved_model(model.tflite_signatures, "generator") as (path, keys):
             del model
             gc.collect()
             write_file(paths["generator"], converted(path, keys))

@@ -52,7 +52,7 @@ class UpBlock2d(ConvNorm):
     """``modules.util.UpBlock2d``: nearest 2x upsampling, conv, norm, relu."""
 
     def call(self, x):
-        return tf.nn.relu(self.norm(self.conv.upsampled(x)))
+        return self.conv.upsampled(x, then=lambda y: tf.nn.relu(self.norm(y)))
 
 
 class DownBlock2d(ConvNorm):

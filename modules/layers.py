@@ -71,34 +71,45 @@ class Conv2d(Prebuilt, keras.layers.Layer):
     # and kernel rounded to bfloat16 and its output back to float32 before the bias.
     precision = None
 
-    @property
-    def fast(self):
-        """Within ``fast_convolutions()``: TensorFlow's faster formulations, read when a
-        tf.function traces. A 3x3, padding 1 convolution of an upsampled image runs on the
-        low-resolution image (``upsampled``), one built with ``winograd=True`` (the
-        generator's bottleneck) by Winograd's F(2x2, 3x3), and a 5x5 or larger one with at
-        most 4 output channels on the space-to-depth image."""
-        return _FAST.get()
+    @staticmethod
+    def fast(form):
+        """Whether ``form`` (one of ``FAST_FORMS``) is on, within ``fast_convolutions()``; read
+        when a tf.function traces. "subpixel": a 3x3, padding 1 convolution of an upsampled
+        image runs on the low-resolution image (``upsampled``); "space_to_depth": a 5x5 or
+        larger one with at most 4 output channels on the space-to-depth image; "winograd":
+        one built with ``winograd=True`` (the generator's bottleneck) by Winograd's
+        F(2x2, 3x3)."""
+        return form in _FAST.get()
 
     def call(self, x):
         return self.convolve(x, self.kernel, self.padding) + self.bias
 
-    def upsampled(self, x):
-        """``self(upsample_nearest_2x(x))``; when ``fast``, a 3x3, padding 1 convolution of an
-        input of 8x8 pixels or more runs on the low-resolution ``x`` (``ops.upsampled_conv3x3``:
-        2.25x fewer multiply-adds; on smaller inputs, where the kernel outweighs the image,
-        building its four 2x2 kernels costs more than it saves)."""
+    def upsampled(self, x, then=None):
+        """``then(self(upsample_nearest_2x(x)))``, ``then`` a per-channel step (the up block's
+        norm and relu; default none). With the "subpixel" form, a 3x3, padding 1 convolution
+        of an input of 8x8 pixels or more runs on the low-resolution ``x``
+        (``ops.upsampled_conv3x3``: 2.25x fewer multiply-adds; on smaller inputs, where the
+        kernel outweighs the image, building its four 2x2 kernels costs more than it saves),
+        ``then`` on each phase before they are interleaved, so that TF Lite folds the norm
+        into the convolutions."""
+        then = then or (lambda y: y)
         small = x.shape[1] * x.shape[2] < 64
-        if not self.fast or small or self.kernel.shape[:2] != (3, 3) or self.padding != "SAME":
-            return self(upsample_nearest_2x(x))
-        return upsampled_conv3x3(x, self.kernel, self.convolve) + self.bias
+        plain = not self.fast("subpixel") or small
+        if plain or self.kernel.shape[:2] != (3, 3) or self.padding != "SAME":
+            return then(self(upsample_nearest_2x(x)))
+
+        def phase(x, kernel, padding):
+            return then(self.convolve(x, kernel, padding) + self.bias)
+
+        return upsampled_conv3x3(x, self.kernel, phase)
 
     def convolve(self, x, kernel, padding):
         if self.precision is None:
-            if self.fast and padding == "SAME":
-                if self.winograd and kernel.shape[:2] == (3, 3):
+            if padding == "SAME":
+                if self.winograd and self.fast("winograd") and kernel.shape[:2] == (3, 3):
                     return winograd_conv3x3(x, kernel)
-                if kernel.shape[0] == kernel.shape[1] >= 5 and kernel.shape[3] <= 4 and _even(x):
+                few_outputs = kernel.shape[0] == kernel.shape[1] >= 5 and kernel.shape[3] <= 4
+                if few_outputs and _even(x) and self.fast("space_to_depth"):
                     return space_to_depth_conv(x, kernel)
             return tf.nn.conv2d(x, kernel, strides=1, padding=padding)
         y = tf.nn.conv2d(
@@ -114,22 +125,27 @@ class Conv2d(Prebuilt, keras.layers.Layer):
         }
 
 
+# The faster forms of a convolution (``Conv2d.fast``). TF Lite gets all but Winograd: its
+# 6-D transposes and batched matrix products are not for the mobile GPU delegate, and int8
+# weights would lose its speed. ONNX and TF.js get none (TF.js has no SpaceToDepth).
+FAST_FORMS = ("subpixel", "space_to_depth", "winograd")
+TFLITE_FORMS = ("subpixel", "space_to_depth")
+
 # A context variable, not a layer attribute: each thread sees its own setting, so a signature
 # can be traced in the background while another runs (``Model.trace_in_background``).
-_FAST = contextvars.ContextVar("fast_convolutions", default=False)
+_FAST = contextvars.ContextVar("fast_convolutions", default=())
 
 
 @contextlib.contextmanager
-def fast_convolutions(enabled=True):
-    """Within the block, every ``Conv2d`` uses TensorFlow's faster formulations
+def fast_convolutions(forms=FAST_FORMS):
+    """Within the block, every ``Conv2d`` uses the faster ``forms`` of its convolution
     (``Conv2d.fast``). Measured on TensorFlow's CPU kernels (2-core AVX-512, batch 4): an up
     block's convolution 1.5-2x faster, a bottleneck convolution (64x64, 256 channels) 1.26x,
     the generator's final one 2.1x; where they were slower (Winograd on every other
-    convolution shape of the models, sub-pixel on 2x2 and 4x4 inputs) they are not used. The
-    converted models (TF Lite, ONNX, TF.js) keep the plain convolutions: the sub-pixel form
-    stores 16 instead of 9 taps per kernel (a third larger models), and the mobile GPU
-    delegate takes neither Winograd's 6-D transposes nor its batched matrix products."""
-    token = _FAST.set(enabled)
+    convolution shape of the models, sub-pixel on 2x2 and 4x4 inputs) they are not used. On
+    LiteRT's XNNPACK the sub-pixel up blocks and the space-to-depth final convolution are
+    about 2x faster as well, for about 5% larger models (16 instead of 9 taps per kernel)."""
+    token = _FAST.set(tuple(forms))
     try:
         yield
     finally:

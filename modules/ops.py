@@ -146,7 +146,8 @@ def upsampled_conv3x3(x, kernel, conv=conv2d):
     per input pixel and channel pair instead of 36; the results differ from the upsampled
     convolution by float32 rounding only (summed taps, another summation order).
 
-    ``conv(x, kernel, padding)`` runs each convolution (stride 1).
+    ``conv(x, kernel, padding)`` runs each convolution (stride 1), and may add per-channel
+    steps after it.
     """
     phases = [
         conv(x, k, padding)

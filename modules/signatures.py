@@ -78,8 +78,9 @@ class Signatures:
     ``prediction_only`` leaves the generator one output, ``prediction``; ``hardcode``
     (a dict from ``hardcoded_flags``) fixes process_kp's flags, which are then no inputs.
 
-    ``fast``: TensorFlow's faster convolutions (``layers.fast_convolutions``), for TensorFlow
-    itself (run.py, the SavedModels); the converted models are built without them."""
+    ``fast``: the faster forms of the convolutions to trace (``layers.fast_convolutions``):
+    ``FAST_FORMS`` for TensorFlow itself (run.py, the SavedModels), ``TFLITE_FORMS`` for TF
+    Lite, none for ONNX and TF.js."""
 
     def __init__(
         self,
@@ -89,7 +90,7 @@ class Signatures:
         static_batch=None,
         prediction_only=False,
         hardcode=None,
-        fast=False,
+        fast=(),
     ):
         height, width = config.frame_shape
         channels = config.common.num_channels

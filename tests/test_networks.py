@@ -132,18 +132,21 @@ def op_count(function, op_type):
     return sum(op.type == op_type for op in graph.get_operations())
 
 
-def test_fast_convolutions_only_in_tensorflows_own_signatures(case):
+def test_each_target_traces_its_own_fast_convolutions(case):
     """run.py and the SavedModels trace the sub-pixel up blocks and space-to-depth final
-    convolution (DepthToSpace), and the Winograd bottleneck (16 depthwise input transforms per
-    convolution); the converters get none of them. test_generator checks both against the
-    original."""
+    convolution (DepthToSpace, SpaceToDepth) and the Winograd bottleneck (16 depthwise input
+    transforms per convolution); TF Lite all but Winograd; ONNX and TF.js none of them.
+    test_generator checks each target against the original."""
     model = tiny_model(case)
-    fast, portable = model.signatures, model.portable_signatures
+    fast, lite, portable = model.signatures, model.tflite_signatures, model.portable_signatures
     bottleneck = 2 * len(model.keras_generator.bottleneck)
     assert op_count(fast.animate_encoded, "DepthwiseConv2dNative") == 16 * bottleneck
-    assert op_count(fast.animate_encoded, "SpaceToDepth") >= 1  # the final convolution
-    assert op_count(fast.animate_encoded, "DepthToSpace") > 2
-    assert op_count(fast.kp_detector, "DepthToSpace") > 0
+    for signatures in (fast, lite):
+        assert op_count(signatures.animate_encoded, "SpaceToDepth") >= 1  # the final conv
+        assert op_count(signatures.animate_encoded, "DepthToSpace") > 2
+        assert op_count(signatures.kp_detector, "DepthToSpace") > 0
+    assert op_count(lite.animate_encoded, "DepthwiseConv2dNative") == 0
+    assert op_count(lite.animate_encoded, "BatchMatMulV2") == 0
     for function in (portable.animate_encoded, portable.kp_detector):
         for op in ("DepthToSpace", "SpaceToDepth", "BatchMatMulV2"):
             assert op_count(function, op) == 0, op

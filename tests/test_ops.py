@@ -8,7 +8,7 @@ from helpers import checkpoint_path
 
 from modules import ops
 from modules.convert.checkpoint import read_state_dicts
-from modules.layers import AntiAliasInterpolation2d, Conv2d, fast_convolutions
+from modules.layers import FAST_FORMS, AntiAliasInterpolation2d, Conv2d, fast_convolutions
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -84,7 +84,7 @@ def test_space_to_depth_conv_matches_torch_conv(shape):
     np.testing.assert_allclose(got.numpy(), nhwc(want), atol=1e-5)
 
 
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("fast", [(), FAST_FORMS])
 @pytest.mark.parametrize("size, cout", [(7, 3), (7, 5), (3, 2)])
 def test_conv2d_fast_matches_torch_conv(size, cout, fast):
     """Conv2d picks space_to_depth_conv (7x7 to 3 channels) or the plain convolution."""
@@ -100,7 +100,7 @@ def test_conv2d_fast_matches_torch_conv(size, cout, fast):
     np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
 
 
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("fast", [(), FAST_FORMS])
 @pytest.mark.parametrize("kernel_size, padding", [(3, 1), (5, 2), (3, 0)])
 def test_conv2d_upsampled_matches_torch_for_any_kernel(kernel_size, padding, fast):
     x = RNG.standard_normal((2, 5, 6, 4)).astype(np.float32)
@@ -116,7 +116,7 @@ def test_conv2d_upsampled_matches_torch_for_any_kernel(kernel_size, padding, fas
     np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
 
 
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("fast", [(), FAST_FORMS])
 def test_conv2d_built_for_winograd_matches_torch(fast):
     x = RNG.standard_normal((2, 6, 5, 8)).astype(np.float32)
     weight = RNG.standard_normal((8, 8, 3, 3)).astype(np.float32)

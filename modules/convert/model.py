@@ -10,6 +10,7 @@ from modules.convert.config import load_config
 from modules.convert.weights import load_state_dict
 from modules.generator import OcclusionAwareGenerator
 from modules.keypoint_detector import KPDetector
+from modules.layers import FAST_FORMS, TFLITE_FORMS
 from modules.numpy_model import NumpyModel
 from modules.runtime import exact_float32
 from modules.signatures import Signatures
@@ -28,16 +29,17 @@ class Model(NumpyModel):
     and return dicts of numpy arrays (see README: Python API); ``encode_source`` and
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
     ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves,
-    ``signatures`` the tf.functions that run here and in the SavedModels (with
-    ``layers.fast_convolutions``) and ``portable_signatures`` those the TF Lite, ONNX and
-    TF.js converters get (the plain convolutions). ``process_kp`` and
+    ``signatures`` the tf.functions that run here and in the SavedModels (with every form
+    of ``layers.fast_convolutions``), ``tflite_signatures`` those the TF Lite converter gets
+    (``TFLITE_FORMS``) and ``portable_signatures`` those of ONNX and TF.js (the plain
+    convolutions). ``process_kp`` and
     ``encode_source`` run eagerly (``Eager``), the others through their tf.functions."""
 
     def __init__(self, config, kp_detector, generator):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
-        self.signatures = Signatures(config, kp_detector, generator, fast=True)
+        self.signatures = Signatures(config, kp_detector, generator, fast=FAST_FORMS)
         functions = {
             name: Eager(function) if name in EAGER else function
             for name, function in self.signatures.functions().items()
@@ -57,6 +59,12 @@ class Model(NumpyModel):
     @functools.cached_property
     def portable_signatures(self):
         return Signatures(self.config, self.keras_kp_detector, self.keras_generator)
+
+    @functools.cached_property
+    def tflite_signatures(self):
+        return Signatures(
+            self.config, self.keras_kp_detector, self.keras_generator, fast=TFLITE_FORMS
+        )
 
 
 # Signatures that cost more to trace than they ever cost eagerly in a run (full-size vox,

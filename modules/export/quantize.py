@@ -15,6 +15,8 @@ import re
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
+from modules.errors import ExportError
+
 # Weight tensors are named after the Keras layer path, under a scope for signatures that call
 # the whole model: 'bottleneck.r0_1/bottleneck.r0.conv1_1/Conv2D', 'generator_1/up_blocks.0_1/...'.
 QUANTIZED_LAYERS = r"(^|/)(bottleneck|up_blocks)\."
@@ -29,6 +31,18 @@ def _read(flatbuffer):
     return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
 
 
+def _float_weights(tensor, float_data):
+    """The float32 data of the int8 ``tensor``: the float32 tensor of the same name and shape.
+    The quantizer sometimes swaps the names of a kernel and its bias ('final_1/Conv2D' and
+    'final_1/Conv2D1'), so the names one digit apart are tried too."""
+    name, shape = tensor.name, list(tensor.shape)
+    names = (name, name + b"1", name[:-1] if name.endswith(b"1") else name)
+    found = [data for n in names for s, data in float_data.get(n, ()) if s == shape]
+    if not found:
+        raise ExportError(f"TF Lite quantization: no float32 weights for '{name.decode()}'")
+    return found[0]
+
+
 def keep_int8_only(dynamic, float32, pattern=QUANTIZED_LAYERS, exclude=FLOAT32_LAYERS):
     """``dynamic`` (a dynamic-range flatbuffer) with the int8 weights whose tensor name does
     not match ``pattern``, or matches ``exclude``, replaced by the float32 weights of
@@ -39,7 +53,7 @@ def keep_int8_only(dynamic, float32, pattern=QUANTIZED_LAYERS, exclude=FLOAT32_L
         for tensor in subgraph.tensors:
             data = reference.buffers[tensor.buffer].data if tensor.buffer else None
             if data is not None and len(data):
-                float_data[tensor.name] = data
+                float_data.setdefault(tensor.name, []).append((list(tensor.shape), data))
     int8 = [
         tensor
         for subgraph in model.subgraphs
@@ -53,7 +67,7 @@ def keep_int8_only(dynamic, float32, pattern=QUANTIZED_LAYERS, exclude=FLOAT32_L
     for tensor in int8:
         if tensor.buffer in keep:
             continue
-        model.buffers[tensor.buffer].data = float_data[tensor.name]
+        model.buffers[tensor.buffer].data = _float_weights(tensor, float_data)
         tensor.type = schema.TensorType.FLOAT32
         tensor.quantization = None
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

@@ -5,8 +5,8 @@ Shapes are kept static except the batch dimension, which is always written as -1
 so that exported models keep a dynamic batch without SHAPE/PACK ops.
 
 ``upsampled_conv3x3``, ``winograd_conv3x3`` and ``space_to_depth_conv`` compute a torch
-convolution in fewer or faster steps, for TensorFlow's own signatures only
-(``layers.fast_convolutions``); the converted models keep the plain ops.
+convolution in fewer or faster steps; ``layers.fast_convolutions`` says which targets use
+them (Winograd only TensorFlow itself; ONNX and TF.js none).
 """
 
 import functools

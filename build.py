@@ -229,24 +229,17 @@ def build(args, name, config, checkpoint):
         args.loadwithtorch,
         precision,
     )
-    # Each target gets the faster convolutions it runs well (layers.FAST_FORMS).
-    signatures, lite, portable = (
-        model.signatures,
-        model.tflite_signatures,
-        model.portable_signatures,
-    )
+    # Each target gets the faster convolutions it runs well (layers.FAST_FORMS): the
+    # SavedModels model.signatures, TF Lite model.tflite_signatures (or the mobile build's),
+    # ONNX and TF.js model.portable_signatures. Each is made (and traced) only when used.
+    lite = None
     if args.mobile:
-        from modules.layers import TFLITE_FORMS
-        from modules.signatures import Signatures, hardcoded_flags
+        from modules.signatures import hardcoded_flags
 
-        lite = Signatures(
-            model.config,
-            model.keras_kp_detector,
-            model.keras_generator,
+        lite = model.mobile_signatures(
             static_batch=args.static_batch,
             prediction_only=args.prediction_only,
             hardcode=hardcoded_flags(*args.hardcode) if args.hardcode else None,
-            fast=TFLITE_FORMS,
         )
     modules = [args.module] if args.module else list(MODULE_NAMES)
     if not (args.quantize or args.mobile):
@@ -255,7 +248,7 @@ def build(args, name, config, checkpoint):
             steps.run(
                 f"SavedModel {os.path.relpath(directory)}",
                 savedmodel.save_saved_model,
-                signatures,
+                model.signatures,
                 module,
                 directory,
             )
@@ -266,7 +259,7 @@ def build(args, name, config, checkpoint):
             files = steps.run(
                 f"ONNX {os.path.relpath(folder)}/{module}*.onnx",
                 onnx.onnx_files,
-                portable,
+                model.portable_signatures,
                 module,
                 folder,
             )
@@ -278,7 +271,7 @@ def build(args, name, config, checkpoint):
         steps.run(
             f"TF.js {os.path.relpath(tfjs_dir(args.tfjs_dir, name))}/{{{','.join(modules)}}}*/",
             tfjs.convert_tfjs,
-            portable,
+            model.portable_signatures,
             modules,
             args.tfjs_dir,
             name,
@@ -287,7 +280,7 @@ def build(args, name, config, checkpoint):
     if weights:
         build_web(steps, model, args.web_models, name, weights)
     if not (args.nolite or precision):
-        build_tflite(args, name, lite, modules, steps)
+        build_tflite(args, name, lite or model.tflite_signatures, modules, steps)
 
 
 def build_tflite(args, name, signatures, modules, steps):

@@ -61,18 +61,13 @@ def build_exports(workdir, targets):
     from modules.atomic import write_file
     from modules.export import savedmodel, tflite
     from modules.export.contract import MODULE_NAMES, tflite_path
-    from modules.layers import TFLITE_FORMS
-    from modules.signatures import Signatures, hardcoded_flags
+    from modules.signatures import hardcoded_flags
 
     model = workdir_model(workdir)
-    mobile = Signatures(
-        model.config,
-        model.keras_kp_detector,
-        model.keras_generator,
+    mobile = model.mobile_signatures(
         static_batch=MOBILE["static_batch"],
         prediction_only=MOBILE["prediction_only"],
         hardcode=hardcoded_flags(*MOBILE["hardcode"]),
-        fast=TFLITE_FORMS,
     )
     for module in MODULE_NAMES:
         saved = os.path.join(workdir, "saved", module)

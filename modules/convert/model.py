@@ -62,8 +62,18 @@ class Model(NumpyModel):
 
     @functools.cached_property
     def tflite_signatures(self):
+        return self.mobile_signatures()
+
+    def mobile_signatures(self, static_batch=None, prediction_only=False, hardcode=None):
+        """The TF Lite converter's signatures with the mobile builds' options (``Signatures``)."""
         return Signatures(
-            self.config, self.keras_kp_detector, self.keras_generator, fast=TFLITE_FORMS
+            self.config,
+            self.keras_kp_detector,
+            self.keras_generator,
+            static_batch=static_batch,
+            prediction_only=prediction_only,
+            hardcode=hardcode,
+            fast=TFLITE_FORMS,
         )
 
 

@@ -84,17 +84,23 @@ def test_space_to_depth_conv_matches_torch_conv(shape):
     np.testing.assert_allclose(got.numpy(), nhwc(want), atol=1e-5)
 
 
+def random_conv2d(cin, cout, size, padding, name, winograd=False):
+    """A Conv2d with random weights, and those weights as torch tensors (weight, bias)."""
+    weight = RNG.standard_normal((cout, cin, size, size)).astype(np.float32)
+    bias = RNG.standard_normal(cout).astype(np.float32)
+    conv = Conv2d(cin, cout, size, padding, name=name, winograd=winograd)
+    conv.kernel.assign(weight.transpose(2, 3, 1, 0))
+    conv.bias.assign(bias)
+    return conv, torch.from_numpy(weight), torch.from_numpy(bias)
+
+
 @pytest.mark.parametrize("fast", [(), FAST_FORMS])
 @pytest.mark.parametrize("size, cout", [(7, 3), (7, 5), (3, 2)])
 def test_conv2d_fast_matches_torch_conv(size, cout, fast):
     """Conv2d picks space_to_depth_conv (7x7 to 3 channels) or the plain convolution."""
     x = RNG.standard_normal((2, 8, 6, 4)).astype(np.float32)
-    weight = RNG.standard_normal((cout, 4, size, size)).astype(np.float32)
-    bias = RNG.standard_normal(cout).astype(np.float32)
-    want = F.conv2d(nchw(x), torch.from_numpy(weight), torch.from_numpy(bias), padding=size // 2)
-    conv = Conv2d(4, cout, size, size // 2, name="final")
-    conv.kernel.assign(weight.transpose(2, 3, 1, 0))
-    conv.bias.assign(bias)
+    conv, weight, bias = random_conv2d(4, cout, size, size // 2, "final")
+    want = F.conv2d(nchw(x), weight, bias, padding=size // 2)
     with fast_convolutions(fast):
         got = conv(tf.constant(x)).numpy()
     np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
@@ -104,13 +110,8 @@ def test_conv2d_fast_matches_torch_conv(size, cout, fast):
 @pytest.mark.parametrize("kernel_size, padding", [(3, 1), (5, 2), (3, 0)])
 def test_conv2d_upsampled_matches_torch_for_any_kernel(kernel_size, padding, fast):
     x = RNG.standard_normal((2, 5, 6, 4)).astype(np.float32)
-    weight = RNG.standard_normal((3, 4, kernel_size, kernel_size)).astype(np.float32)
-    bias = RNG.standard_normal(3).astype(np.float32)
-    up = F.interpolate(nchw(x), scale_factor=2)
-    want = F.conv2d(up, torch.from_numpy(weight), torch.from_numpy(bias), padding=padding)
-    conv = Conv2d(4, 3, kernel_size, padding, name="up_blocks.0.conv")
-    conv.kernel.assign(weight.transpose(2, 3, 1, 0))
-    conv.bias.assign(bias)
+    conv, weight, bias = random_conv2d(4, 3, kernel_size, padding, "up_blocks.0.conv")
+    want = F.conv2d(F.interpolate(nchw(x), scale_factor=2), weight, bias, padding=padding)
     with fast_convolutions(fast):
         got = conv.upsampled(tf.constant(x)).numpy()
     np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
@@ -119,12 +120,8 @@ def test_conv2d_upsampled_matches_torch_for_any_kernel(kernel_size, padding, fas
 @pytest.mark.parametrize("fast", [(), FAST_FORMS])
 def test_conv2d_built_for_winograd_matches_torch(fast):
     x = RNG.standard_normal((2, 6, 5, 8)).astype(np.float32)
-    weight = RNG.standard_normal((8, 8, 3, 3)).astype(np.float32)
-    bias = RNG.standard_normal(8).astype(np.float32)
-    want = F.conv2d(nchw(x), torch.from_numpy(weight), torch.from_numpy(bias), padding=1)
-    conv = Conv2d(8, 8, 3, 1, name="bottleneck.r0.conv1", winograd=True)
-    conv.kernel.assign(weight.transpose(2, 3, 1, 0))
-    conv.bias.assign(bias)
+    conv, weight, bias = random_conv2d(8, 8, 3, 1, "bottleneck.r0.conv1", winograd=True)
+    want = F.conv2d(nchw(x), weight, bias, padding=1)
     with fast_convolutions(fast):
         got = conv(tf.constant(x)).numpy()
     np.testing.assert_allclose(got, nhwc(want), atol=1e-5)

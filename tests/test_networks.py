@@ -14,6 +14,9 @@ from helpers import (
     tiny_model,
 )
 
+from modules.layers import GPU_FORMS
+from modules.signatures import Signatures
+
 
 def kp_inputs(ref, mode, frames):
     inputs = {
@@ -151,6 +154,25 @@ def test_each_target_traces_its_own_fast_convolutions(case):
         for op in ("DepthToSpace", "SpaceToDepth", "BatchMatMulV2"):
             assert op_count(function, op) == 0, op
     assert op_count(portable.animate_encoded, "DepthwiseConv2dNative") == 0
+
+
+def test_gpu_signatures_trace_space_to_depth_only(case):
+    """Where TensorFlow sees a GPU, run.py and the SavedModels trace ``GPU_FORMS``: the
+    space-to-depth final convolution, no sub-pixel up blocks and no Winograd bottleneck."""
+    model = tiny_model(case)
+    gpu = Signatures(model.config, model.keras_kp_detector, model.keras_generator, fast=GPU_FORMS)
+    space_to_depth = op_count(gpu.animate_encoded, "SpaceToDepth")
+    assert space_to_depth >= 1
+    # Each space-to-depth convolution ends in one DepthToSpace; sub-pixel would add more.
+    assert op_count(gpu.animate_encoded, "DepthToSpace") == space_to_depth
+    assert op_count(gpu.kp_detector, "DepthToSpace") == 0
+    for op in ("DepthwiseConv2dNative", "BatchMatMulV2"):
+        assert op_count(gpu.animate_encoded, op) == 0, op
+    ref = reference(case)
+    source, _ = images(case)
+    encoded = gpu.encode_source(source_image=source)
+    out = gpu.animate_encoded(**encoded, **kp_inputs(ref, "rel_adapt", slice(0, 3)))
+    assert_close("prediction", out["prediction"].numpy(), ref["prediction_rel_adapt"], IMAGE_TOL)
 
 
 def test_generator_broadcasts_source(target_model, case, target):

@@ -10,7 +10,7 @@ from modules.convert.config import load_config
 from modules.convert.weights import load_state_dict
 from modules.generator import OcclusionAwareGenerator
 from modules.keypoint_detector import KPDetector
-from modules.layers import FAST_FORMS, TFLITE_FORMS
+from modules.layers import FAST_FORMS, GPU_FORMS, TFLITE_FORMS
 from modules.numpy_model import NumpyModel
 from modules.runtime import exact_float32
 from modules.signatures import Signatures
@@ -30,7 +30,8 @@ class Model(NumpyModel):
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
     ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves,
     ``signatures`` the tf.functions that run here and in the SavedModels (with every form
-    of ``layers.fast_convolutions``), ``tflite_signatures`` those the TF Lite converter gets
+    of ``layers.fast_convolutions``, or ``GPU_FORMS`` where TensorFlow sees a GPU),
+    ``tflite_signatures`` those the TF Lite converter gets
     (``TFLITE_FORMS``) and ``portable_signatures`` those of ONNX and TF.js (the plain
     convolutions). ``process_kp`` and
     ``encode_source`` run eagerly (``Eager``), the others through their tf.functions."""
@@ -39,7 +40,7 @@ class Model(NumpyModel):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
-        self.signatures = Signatures(config, kp_detector, generator, fast=FAST_FORMS)
+        self.signatures = Signatures(config, kp_detector, generator, fast=tensorflow_forms())
         functions = {
             name: Eager(function) if name in EAGER else function
             for name, function in self.signatures.functions().items()
@@ -87,6 +88,11 @@ EAGER = ("process_kp", "encode_source")
 # animate_encoded's trace, 0.6-0.7 s on the full-size vox model, is the longest; the pipeline
 # calls the kp_detector first, on the source image.
 TRACED_IN_BACKGROUND = ("animate_encoded",)
+
+
+def tensorflow_forms():
+    """The faster convolutions TensorFlow runs well on this machine (``layers.FAST_FORMS``)."""
+    return GPU_FORMS if tf.config.list_physical_devices("GPU") else FAST_FORMS
 
 
 class Eager:

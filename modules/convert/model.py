@@ -92,7 +92,7 @@ TRACED_IN_BACKGROUND = ("animate_encoded",)
 
 def tensorflow_forms():
     """The faster convolutions TensorFlow runs well on this machine (``layers.FAST_FORMS``)."""
-    return GPU_FORMS if tf.config.list_physical_devices("GPU") else FAST_FORMS
+    return GPU_FORMS if tf.config.get_visible_devices("GPU") else FAST_FORMS
 
 
 class Eager:

@@ -30,11 +30,10 @@ class Model(NumpyModel):
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
     ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves,
     ``signatures`` the tf.functions that run here and in the SavedModels (with every form
-    of ``layers.fast_convolutions``, or ``GPU_FORMS`` where TensorFlow sees a GPU),
-    ``tflite_signatures`` those the TF Lite converter gets
-    (``TFLITE_FORMS``) and ``portable_signatures`` those of ONNX and TF.js (the plain
-    convolutions). ``process_kp`` and
-    ``encode_source`` run eagerly (``Eager``), the others through their tf.functions."""
+    of ``layers.fast_convolutions``, or ``GPU_FORMS`` where TensorFlow may use a GPU),
+    ``tflite_signatures`` those the TF Lite converter gets (``TFLITE_FORMS``) and
+    ``portable_signatures`` those of ONNX and TF.js (the plain convolutions). ``process_kp``
+    and ``encode_source`` run eagerly (``Eager``), the others through their tf.functions."""
 
     def __init__(self, config, kp_detector, generator):
         self.config = config

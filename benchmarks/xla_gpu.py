@@ -100,16 +100,13 @@ def per_frame_work(sig, keys):
     return per_frame
 
 
-def export(out, batch, workdir):
-    sys.path.insert(0, ROOT)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+def export_vox(out, batch, workdir):
+    """The full-size model's per-frame work with each set of faster convolutions."""
     from random_model import workdir_model
 
-    from modules.convert.model import load_model
-    from modules.layers import FAST_FORMS, GPU_FORMS
+    from modules.layers import FAST_FORMS
     from modules.signatures import Signatures
 
-    os.makedirs(out, exist_ok=True)
     os.makedirs(workdir, exist_ok=True)
     model = workdir_model(workdir)
     rng = np.random.RandomState(0)
@@ -121,11 +118,18 @@ def export(out, batch, workdir):
         sig = Signatures(model.config, model.keras_kp_detector, model.keras_generator, fast=fast)
         kp_source = sig.kp_detector(image=source)
         encoded = sig.encode_source(source_image=source)
-
         args = [driving, kp_source["value"], kp_source["jacobian"]]
         args += [encoded[k] for k in sorted(encoded)]
         per_frame = per_frame_work(sig, sorted(encoded))
         export_module(out, f"vox-{label}-b{batch}", per_frame, args, weights)
+
+
+def export_tiny(out):
+    """tiny-vox's three stages as TensorFlow traces them on a GPU, with the original's
+    outputs."""
+    from modules.convert.model import load_model
+    from modules.layers import GPU_FORMS
+    from modules.signatures import Signatures
 
     ref = np.load(os.path.join(TINY, "reference.npz"))
     model = load_model(*(os.path.join(TINY, f) for f in ("config.yaml", "tiny-vox-cpk.pth.tar")))
@@ -238,7 +242,11 @@ def main():
     run_parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
     if args.command == "export":
-        export(args.out, args.batch, args.workdir)
+        sys.path.insert(0, ROOT)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        os.makedirs(args.out, exist_ok=True)
+        export_vox(args.out, args.batch, args.workdir)
+        export_tiny(args.out)
     else:
         run(args.out, args.platform, args.repeats)
 

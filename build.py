@@ -64,6 +64,12 @@ def parse(argv):
         "in saved_models/NAME-bfloat16/ for test.py --precision bfloat16 (no TF Lite models)",
     )
     parser.add_argument(
+        "--savedmodel_device",
+        choices=("cpu", "gpu"),
+        help="the kind of device the SavedModels are traced for (default: this machine's); "
+        "gpu leaves out the Winograd bottleneck, which is slow on GPUs",
+    )
+    parser.add_argument(
         "--loadwithtorch",
         action="store_true",
         help="read the checkpoint with torch.load instead of the built-in reader",
@@ -108,6 +114,11 @@ def parse(argv):
         raise UsageError(
             "--precision bfloat16 makes SavedModels; it does not go with --quantize, "
             "--static_batch, --prediction_only or --hardcode"
+        )
+    if args.savedmodel_device and (args.quantize or args.mobile):
+        raise UsageError(
+            "--savedmodel_device is for SavedModels; it does not go with --quantize, "
+            "--static_batch, --prediction_only or --hardcode (TF Lite builds)"
         )
     if args.precision != "float32" and (args.onnx or args.tfjs):
         raise UsageError(
@@ -230,8 +241,9 @@ def build(args, name, config, checkpoint):
         precision,
     )
     # Each target gets the faster convolutions it runs well (layers.FAST_FORMS): the
-    # SavedModels model.signatures, TF Lite model.tflite_signatures (or the mobile build's),
-    # ONNX and TF.js model.portable_signatures. Each is made (and traced) only when used.
+    # SavedModels model.signatures (or those of --savedmodel_device), TF Lite
+    # model.tflite_signatures (or the mobile build's), ONNX and TF.js
+    # model.portable_signatures. Each is made (and traced) only when used.
     lite = None
     if args.mobile:
         from modules.signatures import hardcoded_flags
@@ -243,12 +255,15 @@ def build(args, name, config, checkpoint):
         )
     modules = [args.module] if args.module else list(MODULE_NAMES)
     if not (args.quantize or args.mobile):
+        saved = model.signatures
+        if args.savedmodel_device:
+            saved = model.device_signatures(args.savedmodel_device)
         for module in modules:
             directory = saved_model_dir(args.saved_models, build_name(name, precision), module)
             steps.run(
                 f"SavedModel {os.path.relpath(directory)}",
                 savedmodel.save_saved_model,
-                model.signatures,
+                saved,
                 module,
                 directory,
             )

@@ -88,6 +88,33 @@ def test_saved_model_cli_shows_the_signatures(built):
     assert "shape: (-1, 256, 256, 3)" in out
 
 
+def library_op_count(function, op_type):
+    """Operations of ``op_type`` in a loaded SavedModel signature and the functions it calls."""
+    library = function.graph.as_graph_def().library
+    return sum(node.op == op_type for f in library.function for node in f.node_def)
+
+
+@pytest.mark.slow
+def test_savedmodels_for_a_gpu(built, tmp_path):
+    """build.py --savedmodel_device gpu traces the SavedModels as a GPU machine would: without
+    the Winograd bottleneck the CPU default has (16 depthwise transforms per convolution),
+    with the space-to-depth final convolution; the same predictions as the original's."""
+    from modules.app.sources import SavedModels
+
+    build("tiny-vox", tmp_path, "--nolite", "--savedmodel_device", "gpu")
+    gpu = SavedModels(tmp_path / "saved_models" / "tiny-vox", "build.py")
+    cpu = SavedModels(built("tiny-vox") / "saved_models" / "tiny-vox", "build.py")
+    generators = (cpu.loaded["generator"], gpu.loaded["generator"])
+    cpu_fn, gpu_fn = (g.signatures["animate_encoded"] for g in generators)
+    assert library_op_count(cpu_fn, "DepthwiseConv2dNative") > 0
+    assert library_op_count(gpu_fn, "DepthwiseConv2dNative") == 0
+    assert library_op_count(gpu_fn, "SpaceToDepth") >= 1
+    ref = reference("tiny-vox")
+    source, _ = images("tiny-vox")
+    out = gpu.generator(**generator_inputs(ref, source))
+    assert np.abs(out["prediction"] - ref["prediction_rel_adapt"]).max() <= IMAGE_TOL
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["savedmodel", "tflite"])
 def test_same_files_serve_batch_8(target_model, target):
@@ -196,6 +223,7 @@ def test_interrupted_replacement_leaves_target_and_no_temporary(tmp_path):
         (["--quantize", "dynamic", "--nolite"], "does not go with --nolite"),
         (["--quantize", "int4"], "argument --quantize: invalid choice"),
         (["--onnx", "--precision", "bfloat16"], "does not go with --onnx or --tfjs"),
+        (["--savedmodel_device", "gpu", "--quantize", "dynamic"], "is for SavedModels"),
     ],
 )
 def test_bad_arguments_give_one_line(args, message):

@@ -39,7 +39,7 @@ class Model(NumpyModel):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
-        self.signatures = Signatures(config, kp_detector, generator, fast=tensorflow_forms())
+        self.signatures = Signatures(config, kp_detector, generator, fast=DEVICE_FORMS[device()])
         functions = {
             name: Eager(function) if name in EAGER else function
             for name, function in self.signatures.functions().items()
@@ -55,6 +55,16 @@ class Model(NumpyModel):
         for name in TRACED_IN_BACKGROUND:
             tracer.submit(getattr(self.signatures, name).get_concrete_function)
         tracer.shutdown(wait=False)  # its thread ends with the traces
+
+    def device_signatures(self, kind):
+        """The signatures TensorFlow runs well on a ``kind`` of device ("cpu" or "gpu"):
+        ``signatures`` where that is this machine's, else traced for the other kind (build.py
+        --savedmodel_device, for SavedModels that another machine runs)."""
+        if DEVICE_FORMS[kind] == self.signatures.fast:
+            return self.signatures
+        return Signatures(
+            self.config, self.keras_kp_detector, self.keras_generator, fast=DEVICE_FORMS[kind]
+        )
 
     @functools.cached_property
     def portable_signatures(self):
@@ -89,9 +99,13 @@ EAGER = ("process_kp", "encode_source")
 TRACED_IN_BACKGROUND = ("animate_encoded",)
 
 
-def tensorflow_forms():
-    """The faster convolutions TensorFlow runs well on this machine (``layers.FAST_FORMS``)."""
-    return GPU_FORMS if tf.config.get_visible_devices("GPU") else FAST_FORMS
+# The faster convolutions TensorFlow runs well on each kind of device (``layers.GPU_FORMS``).
+DEVICE_FORMS = {"cpu": FAST_FORMS, "gpu": GPU_FORMS}
+
+
+def device():
+    """ "gpu" where TensorFlow may use a GPU (``--cpu`` hides it), else "cpu"."""
+    return "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
 
 
 class Eager:

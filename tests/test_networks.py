@@ -15,7 +15,6 @@ from helpers import (
 )
 
 from modules.layers import GPU_FORMS
-from modules.signatures import Signatures
 
 
 def kp_inputs(ref, mode, frames):
@@ -157,10 +156,12 @@ def test_each_target_traces_its_own_fast_convolutions(case):
 
 
 def test_gpu_signatures_trace_space_to_depth_only(case):
-    """Where TensorFlow sees a GPU, run.py and the SavedModels trace ``GPU_FORMS``: the
-    space-to-depth final convolution, no sub-pixel up blocks and no Winograd bottleneck."""
+    """Where TensorFlow may use a GPU, run.py and the SavedModels trace ``GPU_FORMS``: the
+    space-to-depth final convolution, no sub-pixel up blocks and no Winograd bottleneck.
+    (This machine has none: the CPU's signatures are the default.)"""
     model = tiny_model(case)
-    gpu = Signatures(model.config, model.keras_kp_detector, model.keras_generator, fast=GPU_FORMS)
+    gpu = model.device_signatures("gpu")
+    assert gpu.fast == GPU_FORMS and model.device_signatures("cpu") is model.signatures
     space_to_depth = op_count(gpu.animate_encoded, "SpaceToDepth")
     assert space_to_depth >= 1
     # Each space-to-depth convolution ends in one DepthToSpace; sub-pixel would add more.

@@ -14,6 +14,7 @@ from helpers import (
     tiny_model,
 )
 
+from modules.convert.model import device
 from modules.layers import GPU_FORMS
 
 
@@ -158,10 +159,10 @@ def test_each_target_traces_its_own_fast_convolutions(case):
 def test_gpu_signatures_trace_space_to_depth_only(case):
     """Where TensorFlow may use a GPU, run.py and the SavedModels trace ``GPU_FORMS``: the
     space-to-depth final convolution, no sub-pixel up blocks and no Winograd bottleneck.
-    (This machine has none: the CPU's signatures are the default.)"""
+    ``device_signatures`` traces them on any machine."""
     model = tiny_model(case)
     gpu = model.device_signatures("gpu")
-    assert gpu.fast == GPU_FORMS and model.device_signatures("cpu") is model.signatures
+    assert gpu.fast == GPU_FORMS and model.device_signatures(device()) is model.signatures
     space_to_depth = op_count(gpu.animate_encoded, "SpaceToDepth")
     assert space_to_depth >= 1
     # Each space-to-depth convolution ends in one DepthToSpace; sub-pixel would add more.

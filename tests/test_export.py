@@ -95,15 +95,17 @@ def library_op_count(function, op_type):
 
 
 @pytest.mark.slow
-def test_savedmodels_for_a_gpu(built, tmp_path):
+def test_savedmodels_for_a_gpu(tmp_path):
     """build.py --savedmodel_device gpu traces the SavedModels as a GPU machine would: without
-    the Winograd bottleneck the CPU default has (16 depthwise transforms per convolution),
-    with the space-to-depth final convolution; the same predictions as the original's."""
+    the Winograd bottleneck of the CPU's (16 depthwise transforms per convolution), with the
+    space-to-depth final convolution; the same predictions as the original's."""
     from modules.app.sources import SavedModels
 
-    build("tiny-vox", tmp_path, "--nolite", "--savedmodel_device", "gpu")
-    gpu = SavedModels(tmp_path / "saved_models" / "tiny-vox", "build.py")
-    cpu = SavedModels(built("tiny-vox") / "saved_models" / "tiny-vox", "build.py")
+    loaded = {}
+    for kind in ("cpu", "gpu"):
+        build("tiny-vox", tmp_path / kind, "--nolite", "--savedmodel_device", kind)
+        loaded[kind] = SavedModels(tmp_path / kind / "saved_models" / "tiny-vox", "build.py")
+    cpu, gpu = loaded["cpu"], loaded["gpu"]
     generators = (cpu.loaded["generator"], gpu.loaded["generator"])
     cpu_fn, gpu_fn = (g.signatures["animate_encoded"] for g in generators)
     assert library_op_count(cpu_fn, "DepthwiseConv2dNative") > 0

@@ -136,12 +136,13 @@ def op_count(function, op_type):
 
 
 def test_each_target_traces_its_own_fast_convolutions(case):
-    """run.py and the SavedModels trace the sub-pixel up blocks and space-to-depth final
+    """On a CPU, run.py and the SavedModels trace the sub-pixel up blocks and space-to-depth final
     convolution (DepthToSpace, SpaceToDepth) and the Winograd bottleneck (16 depthwise input
     transforms per convolution); TF Lite all but Winograd; ONNX and TF.js none of them.
     test_generator checks each target against the original."""
     model = tiny_model(case)
-    fast, lite, portable = model.signatures, model.tflite_signatures, model.portable_signatures
+    fast = model.device_signatures("cpu")  # model.signatures, on a machine without a GPU
+    lite, portable = model.tflite_signatures, model.portable_signatures
     bottleneck = 2 * len(model.keras_generator.bottleneck)
     assert op_count(fast.animate_encoded, "DepthwiseConv2dNative") == 16 * bottleneck
     for signatures in (fast, lite):

@@ -14,7 +14,7 @@ from helpers import (
     tiny_model,
 )
 
-from modules.convert.model import device
+from modules.convert.model import device_kind
 from modules.layers import GPU_FORMS
 
 
@@ -163,7 +163,7 @@ def test_gpu_signatures_trace_space_to_depth_only(case):
     ``device_signatures`` traces them on any machine."""
     model = tiny_model(case)
     gpu = model.device_signatures("gpu")
-    assert gpu.fast == GPU_FORMS and model.device_signatures(device()) is model.signatures
+    assert gpu.fast == GPU_FORMS and model.device_signatures(device_kind()) is model.signatures
     space_to_depth = op_count(gpu.animate_encoded, "SpaceToDepth")
     assert space_to_depth >= 1
     # Each space-to-depth convolution ends in one DepthToSpace; sub-pixel would add more.

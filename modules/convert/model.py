@@ -39,7 +39,8 @@ class Model(NumpyModel):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
-        self.signatures = Signatures(config, kp_detector, generator, fast=DEVICE_FORMS[device()])
+        fast = DEVICE_FORMS[device_kind()]
+        self.signatures = Signatures(config, kp_detector, generator, fast=fast)
         functions = {
             name: Eager(function) if name in EAGER else function
             for name, function in self.signatures.functions().items()
@@ -103,8 +104,9 @@ TRACED_IN_BACKGROUND = ("animate_encoded",)
 DEVICE_FORMS = {"cpu": FAST_FORMS, "gpu": GPU_FORMS}
 
 
-def device():
-    """ "gpu" where TensorFlow may use a GPU (``--cpu`` hides it), else "cpu"."""
+def device_kind():
+    """The kind of device TensorFlow runs on here: "gpu" where it may use one (the scripts'
+    ``--cpu`` hides it), else "cpu"."""
     return "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
 
 

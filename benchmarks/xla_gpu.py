@@ -1,15 +1,15 @@
 """run.py's per-frame work on a GPU machine that has no TensorFlow: the graphs TensorFlow
 traces, exported as XLA HLO, then compiled and run there with JAX (README, GPU).
 
-    python benchmarks/xla_gpu.py export OUT [--batch 8] [--workdir DIR]  # with TensorFlow
+    python benchmarks/xla_gpu.py export OUT [--batch 8,16] [--forms plain,all] [--workdir DIR]
     python xla_gpu.py run OUT [--platform gpu] [--repeats 50]  # there, jax and numpy only
 
 ``export`` writes to OUT:
-- ``vox-FORMS``: the full-size vox model's per-frame work at batch B (kp_detector on the
-  driving frames, process_kp with --relative --adapt_scale, animate_encoded), traced with
-  each set of faster convolutions (``layers.fast_convolutions``). Its 180 MB of weights stay
-  here: they are parameters of the HLO, and ``run`` gives each the mean and spread this
-  model's tensor has (speed does not depend on the values).
+- ``vox-FORMS-bB``: the full-size vox model's per-frame work at each batch B (kp_detector on
+  the driving frames, process_kp with --relative --adapt_scale, animate_encoded), traced with
+  each set of faster convolutions (``layers.fast_convolutions``): plain, each form alone, all
+  of them. Its 180 MB of weights stay here: they are parameters of the HLO, and ``run`` gives
+  each the mean and spread this model's tensor has (speed does not depend on the values).
 - ``tiny-STAGE``: the tiny-vox fixture's kp_detector, encode_source and animate_encoded with
   its real weights, traced as TensorFlow traces them on a GPU (``GPU_FORMS``), with the
   original's outputs from reference.npz: the parity check.
@@ -100,7 +100,7 @@ def per_frame_work(sig, keys):
     return per_frame
 
 
-def export_vox(out, batch, workdir):
+def export_vox(out, batches, labels, workdir):
     """The full-size model's per-frame work with each set of faster convolutions."""
     from random_model import workdir_model
 
@@ -111,17 +111,19 @@ def export_vox(out, batch, workdir):
     model = workdir_model(workdir)
     rng = np.random.RandomState(0)
     source = rng.rand(1, 256, 256, 3).astype(np.float32)
-    driving = rng.rand(batch, 256, 256, 3).astype(np.float32)
     weights = model.keras_kp_detector.weights + model.keras_generator.weights
     forms = {"plain": (), **{form: (form,) for form in FAST_FORMS}, "all": FAST_FORMS}
-    for label, fast in forms.items():
+    for label in labels:
+        fast = forms[label]
         sig = Signatures(model.config, model.keras_kp_detector, model.keras_generator, fast=fast)
         kp_source = sig.kp_detector(image=source)
         encoded = sig.encode_source(source_image=source)
-        args = [driving, kp_source["value"], kp_source["jacobian"]]
-        args += [encoded[k] for k in sorted(encoded)]
         per_frame = per_frame_work(sig, sorted(encoded))
-        export_module(out, f"vox-{label}-b{batch}", per_frame, args, weights)
+        for batch in batches:
+            driving = rng.rand(batch, 256, 256, 3).astype(np.float32)
+            args = [driving, kp_source["value"], kp_source["jacobian"]]
+            args += [encoded[k] for k in sorted(encoded)]
+            export_module(out, f"vox-{label}-b{batch}", per_frame, args, weights)
 
 
 def export_tiny(out):
@@ -230,7 +232,12 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     export_parser = commands.add_parser("export")
     export_parser.add_argument("out")
-    export_parser.add_argument("--batch", type=int, default=8)
+    export_parser.add_argument("--batch", default="8", help="batch sizes, comma-separated")
+    export_parser.add_argument(
+        "--forms",
+        default="plain,subpixel,space_to_depth,winograd,all",
+        help="which convolutions to trace, comma-separated",
+    )
     export_parser.add_argument(
         "--workdir",
         default=os.path.join(tempfile.gettempdir(), "fomm-bench"),
@@ -245,7 +252,8 @@ def main():
         sys.path.insert(0, ROOT)
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         os.makedirs(args.out, exist_ok=True)
-        export_vox(args.out, args.batch, args.workdir)
+        batches = [int(b) for b in args.batch.split(",")]
+        export_vox(args.out, batches, args.forms.split(","), args.workdir)
         export_tiny(args.out)
     else:
         run(args.out, args.platform, args.repeats)

@@ -95,16 +95,25 @@ def library_op_count(function, op_type):
 
 
 @pytest.mark.slow
-def test_savedmodels_for_a_gpu(tmp_path):
+def test_savedmodels_for_a_gpu(tmp_path, capsys):
     """build.py --savedmodel_device gpu traces the SavedModels as a GPU machine would: without
     the Winograd bottleneck of the CPU's (16 depthwise transforms per convolution), with the
-    space-to-depth final convolution; the same predictions as the original's."""
+    space-to-depth final convolution; the same predictions as the original's. Loaded on a
+    machine of the other kind, they say how to rebuild them for it."""
     from modules.app.sources import SavedModels
+    from modules.convert.model import device_kind
 
-    loaded = {}
+    loaded, notes = {}, {}
     for kind in ("cpu", "gpu"):
         build("tiny-vox", tmp_path / kind, "--nolite", "--savedmodel_device", kind)
-        loaded[kind] = SavedModels(tmp_path / kind / "saved_models" / "tiny-vox", "build.py")
+        capsys.readouterr()
+        folder = tmp_path / kind / "saved_models" / "tiny-vox"
+        loaded[kind] = SavedModels(folder, "python build.py --model tiny-vox")
+        notes[kind] = capsys.readouterr().err
+    here, other = device_kind(), {"cpu": "gpu", "gpu": "cpu"}[device_kind()]
+    assert notes[here] == ""
+    assert notes[other].startswith("note: ") and len(notes[other].splitlines()) == 1
+    assert f"python build.py --model tiny-vox --savedmodel_device {here}" in notes[other]
     cpu, gpu = loaded["cpu"], loaded["gpu"]
     generators = (cpu.loaded["generator"], gpu.loaded["generator"])
     cpu_fn, gpu_fn = (g.signatures["animate_encoded"] for g in generators)
@@ -115,6 +124,27 @@ def test_savedmodels_for_a_gpu(tmp_path):
     source, _ = images("tiny-vox")
     out = gpu.generator(**generator_inputs(ref, source))
     assert np.abs(out["prediction"] - ref["prediction_rel_adapt"]).max() <= IMAGE_TOL
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        b"",
+        b"{",
+        b"[1]",
+        b'{"fast_convolutions": 5}',
+        b'{"fast_convolutions": ["x"]}',
+        b"\xff" * 9000,
+    ],
+)
+def test_damaged_forms_record_gives_no_note(tmp_path, record):
+    """The SavedModel's record of its convolutions only ever adds a note; a damaged one adds
+    none and breaks nothing."""
+    from modules.app.sources import device_note
+
+    (tmp_path / "assets.extra").mkdir()
+    (tmp_path / "assets.extra" / "fomm.json").write_bytes(record)
+    assert device_note(str(tmp_path), "python build.py --model vox") is None
 
 
 @pytest.mark.slow

@@ -7,13 +7,21 @@ All three are ``ModelSource``s, so one pipeline serves them. Each is a
 The Keras models are ``modules.convert.model.Model`` (``load_model``) itself.
 """
 
+import json
 import os
+import sys
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from modules.errors import UsageError
-from modules.export.contract import MODULES, onnx_path, signature_stems, tflite_path
+from modules.export.contract import (
+    MODULES,
+    SAVED_MODEL_FORMS,
+    onnx_path,
+    signature_stems,
+    tflite_path,
+)
 from modules.numpy_model import NumpyModel
 
 Arrays = dict[str, np.ndarray]
@@ -92,7 +100,31 @@ class SavedModels(NumpyModel):
                 functions[name] = self.loaded[module].signatures[key]
                 specs = functions[name].structured_input_signature[1]
                 input_shapes[name] = {k: spec.shape for k, spec in specs.items()}
+        note = device_note(paths["generator"], build_hint)
+        if note:
+            print(note, file=sys.stderr)
         super().__init__(functions, input_shapes)
+
+
+def device_note(path, build_hint):
+    """A one-line note when the SavedModel at ``path`` was traced for another kind of device
+    than this machine's (build.py --savedmodel_device), else None. SavedModels without the
+    record (``SAVED_MODEL_FORMS``), or with an unreadable one, get no note."""
+    from modules.convert.model import DEVICE_FORMS, device_kind
+
+    try:
+        with open(os.path.join(path, SAVED_MODEL_FORMS), "rb") as f:
+            forms = tuple(json.loads(f.read(4096))["fast_convolutions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    here = device_kind()
+    traced = [kind for kind, kind_forms in DEVICE_FORMS.items() if tuple(kind_forms) == forms]
+    if not traced or traced[0] == here:
+        return None
+    return (
+        f"note: {path} was traced for a {traced[0].upper()}; on this {here.upper()} it runs "
+        f"faster rebuilt with: {build_hint} --savedmodel_device {here}"
+    )
 
 
 class LiteModels(NumpyModel):

@@ -50,6 +50,10 @@ def build_hint(name, quantize=None, precision=None):
     return hint + (f" --precision {precision}" if precision not in (None, "float32") else "")
 
 
+# Beside a SavedModel's files, which TensorFlow does not read: JSON {"fast_convolutions":
+# [forms]}, the faster convolutions it was traced with (layers.fast_convolutions).
+SAVED_MODEL_FORMS = os.path.join("assets.extra", "fomm.json")
+
 # TF Lite metadata entry of a process_kp built with --hardcode: JSON {flag: 0.0 or 1.0}.
 HARDCODED_FLAGS_METADATA = "fomm_hardcoded_flags"
 

@@ -1,6 +1,8 @@
 """SavedModel export: one folder per module with the ``load_model`` API's signatures."""
 
 import inspect
+import json
+import os
 
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import (
@@ -8,7 +10,7 @@ from tensorflow.python.framework.convert_to_constants import (
 )
 
 from modules.atomic import replacing
-from modules.export.contract import MODULES
+from modules.export.contract import MODULES, SAVED_MODEL_FORMS
 from modules.signatures import named_function
 
 
@@ -30,6 +32,9 @@ def save_saved_model(signatures, module, directory):
         setattr(holder, key, fn)
     with replacing(directory) as tmp:
         tf.saved_model.save(holder, tmp, signatures=concrete)
+        os.makedirs(os.path.dirname(os.path.join(tmp, SAVED_MODEL_FORMS)), exist_ok=True)
+        with open(os.path.join(tmp, SAVED_MODEL_FORMS), "w") as f:
+            json.dump({"fast_convolutions": list(signatures.fast)}, f)
 
 
 def frozen_function(function):

@@ -147,6 +147,14 @@ def test_damaged_forms_record_gives_no_note(tmp_path, record):
     assert device_note(str(tmp_path), "python build.py --model vox") is None
 
 
+def test_forms_record_that_is_a_pipe_gives_no_note(tmp_path):
+    from modules.app.sources import device_note
+
+    (tmp_path / "assets.extra").mkdir()
+    os.mkfifo(tmp_path / "assets.extra" / "fomm.json")
+    assert device_note(str(tmp_path), "python build.py --model vox") is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["savedmodel", "tflite"])
 def test_same_files_serve_batch_8(target_model, target):

@@ -112,8 +112,11 @@ def device_note(path, build_hint):
     record (``SAVED_MODEL_FORMS``), or with an unreadable one, get no note."""
     from modules.convert.model import DEVICE_FORMS, device_kind
 
+    record = os.path.join(path, SAVED_MODEL_FORMS)
+    if not os.path.isfile(record):  # a pipe or device there would block the read
+        return None
     try:
-        with open(os.path.join(path, SAVED_MODEL_FORMS), "rb") as f:
+        with open(record, "rb") as f:
             forms = tuple(json.loads(f.read(4096))["fast_convolutions"])
     except (OSError, ValueError, KeyError, TypeError):
         return None

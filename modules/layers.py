@@ -134,6 +134,15 @@ class Conv2d(Prebuilt, keras.layers.Layer):
 FAST_FORMS = ("subpixel", "space_to_depth", "winograd")
 TFLITE_FORMS = ("subpixel", "space_to_depth")
 GPU_FORMS = ("space_to_depth",)
+# What TensorFlow gets on each kind of device (run.py, the SavedModels).
+DEVICE_FORMS = {"cpu": FAST_FORMS, "gpu": GPU_FORMS}
+
+
+def device_kind():
+    """The kind of device TensorFlow runs on here: "gpu" where it may use one (the scripts'
+    ``--cpu`` hides it), else "cpu"."""
+    return "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
+
 
 # A context variable, not a layer attribute: each thread sees its own setting, so a signature
 # can be traced in the background while another runs (``Model.trace_in_background``).

@@ -101,7 +101,7 @@ def test_savedmodels_for_a_gpu(tmp_path, capsys):
     space-to-depth final convolution; the same predictions as the original's. Loaded on a
     machine of the other kind, they say how to rebuild them for it."""
     from modules.app.sources import SavedModels
-    from modules.convert.model import device_kind
+    from modules.layers import device_kind
 
     loaded, notes = {}, {}
     for kind in ("cpu", "gpu"):

@@ -14,8 +14,7 @@ from helpers import (
     tiny_model,
 )
 
-from modules.convert.model import device_kind
-from modules.layers import GPU_FORMS
+from modules.layers import GPU_FORMS, device_kind
 
 
 def kp_inputs(ref, mode, frames):

@@ -110,7 +110,7 @@ def device_note(path, build_hint):
     """A one-line note when the SavedModel at ``path`` was traced for another kind of device
     than this machine's (build.py --savedmodel_device), else None. SavedModels without the
     record (``SAVED_MODEL_FORMS``), or with an unreadable one, get no note."""
-    from modules.convert.model import DEVICE_FORMS, device_kind
+    from modules.layers import DEVICE_FORMS, device_kind
 
     record = os.path.join(path, SAVED_MODEL_FORMS)
     if not os.path.isfile(record):  # a pipe or device there would block the read
@@ -121,7 +121,7 @@ def device_note(path, build_hint):
     except (OSError, ValueError, KeyError, TypeError):
         return None
     here = device_kind()
-    traced = [kind for kind, kind_forms in DEVICE_FORMS.items() if tuple(kind_forms) == forms]
+    traced = [kind for kind, kind_forms in DEVICE_FORMS.items() if kind_forms == forms]
     if not traced or traced[0] == here:
         return None
     return (

@@ -10,7 +10,7 @@ from modules.convert.config import load_config
 from modules.convert.weights import load_state_dict
 from modules.generator import OcclusionAwareGenerator
 from modules.keypoint_detector import KPDetector
-from modules.layers import FAST_FORMS, GPU_FORMS, TFLITE_FORMS
+from modules.layers import DEVICE_FORMS, TFLITE_FORMS, device_kind
 from modules.numpy_model import NumpyModel
 from modules.runtime import exact_float32
 from modules.signatures import Signatures
@@ -98,16 +98,6 @@ EAGER = ("process_kp", "encode_source")
 # animate_encoded's trace, 0.6-0.7 s on the full-size vox model, is the longest; the pipeline
 # calls the kp_detector first, on the source image.
 TRACED_IN_BACKGROUND = ("animate_encoded",)
-
-
-# The faster convolutions TensorFlow runs well on each kind of device (``layers.GPU_FORMS``).
-DEVICE_FORMS = {"cpu": FAST_FORMS, "gpu": GPU_FORMS}
-
-
-def device_kind():
-    """The kind of device TensorFlow runs on here: "gpu" where it may use one (the scripts'
-    ``--cpu`` hides it), else "cpu"."""
-    return "gpu" if tf.config.get_visible_devices("GPU") else "cpu"
 
 
 class Eager:

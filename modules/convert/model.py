@@ -39,8 +39,7 @@ class Model(NumpyModel):
         self.config = config
         self.keras_kp_detector = kp_detector
         self.keras_generator = generator
-        fast = DEVICE_FORMS[device_kind()]
-        self.signatures = Signatures(config, kp_detector, generator, fast=fast)
+        self.signatures = self._signatures(fast=DEVICE_FORMS[device_kind()])
         functions = {
             name: Eager(function) if name in EAGER else function
             for name, function in self.signatures.functions().items()
@@ -63,13 +62,11 @@ class Model(NumpyModel):
         --savedmodel_device, for SavedModels that another machine runs)."""
         if DEVICE_FORMS[kind] == self.signatures.fast:
             return self.signatures
-        return Signatures(
-            self.config, self.keras_kp_detector, self.keras_generator, fast=DEVICE_FORMS[kind]
-        )
+        return self._signatures(fast=DEVICE_FORMS[kind])
 
     @functools.cached_property
     def portable_signatures(self):
-        return Signatures(self.config, self.keras_kp_detector, self.keras_generator)
+        return self._signatures()
 
     @functools.cached_property
     def tflite_signatures(self):
@@ -77,15 +74,15 @@ class Model(NumpyModel):
 
     def mobile_signatures(self, static_batch=None, prediction_only=False, hardcode=None):
         """The TF Lite converter's signatures with the mobile builds' options (``Signatures``)."""
-        return Signatures(
-            self.config,
-            self.keras_kp_detector,
-            self.keras_generator,
+        return self._signatures(
             static_batch=static_batch,
             prediction_only=prediction_only,
             hardcode=hardcode,
             fast=TFLITE_FORMS,
         )
+
+    def _signatures(self, **options):
+        return Signatures(self.config, self.keras_kp_detector, self.keras_generator, **options)
 
 
 # Signatures that cost more to trace than they ever cost eagerly in a run (full-size vox,

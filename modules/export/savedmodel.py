@@ -32,8 +32,9 @@ def save_saved_model(signatures, module, directory):
         setattr(holder, key, fn)
     with replacing(directory) as tmp:
         tf.saved_model.save(holder, tmp, signatures=concrete)
-        os.makedirs(os.path.dirname(os.path.join(tmp, SAVED_MODEL_FORMS)), exist_ok=True)
-        with open(os.path.join(tmp, SAVED_MODEL_FORMS), "w") as f:
+        record = os.path.join(tmp, SAVED_MODEL_FORMS)
+        os.makedirs(os.path.dirname(record), exist_ok=True)
+        with open(record, "w") as f:
             json.dump({"fast_convolutions": list(signatures.fast)}, f)
 
 

@@ -3,6 +3,7 @@ converted to RGB, photos above the size limit refused from their header, and a 4
 animated within 3 GB."""
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -45,6 +46,34 @@ def test_resize_equals_demo_py_bit_for_bit(name, shape):
     if expected.shape[-1] < 3:
         expected = np.repeat(expected[..., :1], 3, axis=-1)
     np.testing.assert_array_equal(resize_frame(image, shape), expected[..., :3])
+
+
+@pytest.mark.parametrize("channels", [None, 1, 2, 3, 4])
+def test_frame_of_the_model_size_equals_demo_py_bit_for_bit(channels):
+    """A uint8 frame that already has the model's size skips skimage (its resize to the same
+    shape is img_as_float): the same float64 numbers as demo.py's resize."""
+    shape = (256, 256) if channels is None else (256, 256, channels)
+    image = np.random.default_rng(channels).integers(0, 256, shape, dtype=np.uint8)
+    expected = resize(image, (256, 256))
+    if expected.ndim == 2:
+        expected = expected[..., None]
+    if expected.shape[-1] < 3:
+        expected = np.repeat(expected[..., :1], 3, axis=-1)
+    frame = resize_frame(image, (256, 256))
+    assert frame.dtype == np.float64 and frame.flags.c_contiguous
+    np.testing.assert_array_equal(frame, expected[..., :3])
+
+
+def test_frame_of_the_model_size_does_not_import_skimage_transform():
+    """Importing skimage.transform (scipy.ndimage, scipy.spatial) costs about 0.25 s of every
+    script's start; frames that need no resizing must not pay it."""
+    code = (
+        "import sys, numpy as np; from modules.app import pipeline; "
+        "pipeline.resize_frame(np.zeros((64, 48, 3), np.uint8), (64, 48)); "
+        "print('skimage.transform' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def save(tmp_path, name, image, mode=None, **kwargs):

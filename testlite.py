@@ -29,6 +29,17 @@ def add_flags(parser):
         metavar="N",
         help="interpreter threads (default: one per core)",
     )
+    parser.add_argument(
+        "--weight_cache",
+        metavar="DIR",
+        help="keep XNNPACK's packed weights here between runs, about the models' size "
+        "(default: $XDG_CACHE_HOME/fomm-tf/xnnpack, or ~/.cache/fomm-tf/xnnpack)",
+    )
+    parser.add_argument(
+        "--no_weight_cache",
+        action="store_true",
+        help="pack the weights in memory on every run instead",
+    )
 
 
 def model_folder(args):
@@ -41,13 +52,17 @@ def check_models(args):
     from modules.app.sources import tflite_paths
 
     tflite_paths(model_folder(args), build_hint(args.model, args.quantize))
+    if args.weight_cache and not args.no_weight_cache:  # the default falls back to memory
+        cli.check_folder(args.weight_cache, args.weight_cache)
 
 
 def load_models(args):
     from modules.app.sources import LiteModels
+    from modules.app.weight_cache import WeightCache
 
     hint = build_hint(args.model, args.quantize)
-    return LiteModels(model_folder(args), hint, num_threads=args.threads)
+    cache = None if args.no_weight_cache else WeightCache(args.weight_cache)
+    return LiteModels(model_folder(args), hint, num_threads=args.threads, weight_cache=cache)
 
 
 @cli.main_guard

@@ -1,7 +1,22 @@
 """The fixtures the tests share; the helpers they import are in tests/helpers.py."""
 
+import os
+
 import pytest
 from helpers import CASES, TARGETS, build, tiny_model
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory):
+    """testlite.py keeps XNNPACK's packed weights under $XDG_CACHE_HOME
+    (modules/app/weight_cache.py): the tests', not the user's. Subprocesses inherit it."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
+    yield os.environ["XDG_CACHE_HOME"]
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
 
 
 @pytest.fixture(params=CASES)

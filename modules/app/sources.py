@@ -131,35 +131,41 @@ def device_note(path, build_hint):
 
 
 class LiteModels(NumpyModel):
-    """``tflite/NAME/{kp_detector,process_kp,generator}.tflite`` on the LiteRT interpreter,
-    with as many threads as cores (its default is one) and XNNPACK.
+    """``tflite/NAME/{kp_detector,process_kp,generator}.tflite`` on LiteRT (``CompiledModel``,
+    XNNPACK), with as many threads as cores (its default is one). ``weight_cache``: a
+    ``modules.app.weight_cache.WeightCache`` that keeps XNNPACK's packed weights between runs
+    (testlite.py's default); None packs them in memory.
 
     Mobile builds work too (build.py --static_batch, --prediction_only, --hardcode): inputs
     are read from the signatures, batches are padded or split to a static batch, and flags
     fixed at build time are checked against the ones asked for instead of being passed."""
 
-    def __init__(self, directory, build_hint, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
+    def __init__(self, directory, build_hint, num_threads=None, weight_cache=None):
+        from modules.app.litert import IN_MEMORY, LiteModel
         from modules.export.contract import HARDCODED_FLAGS_METADATA
-        from modules.export.metadata import read_metadata
 
         num_threads = num_threads or os.cpu_count() or 1
-        self.interpreters = {}
+        self.lite_models = {}
         functions, input_shapes = {}, {}
         paths = tflite_paths(directory, build_hint)
         for module, signatures in MODULES.items():
             path = paths[module]
+            entry = weight_cache.entry(path) if weight_cache else None
             try:
-                interpreter = Interpreter(model_path=path, num_threads=num_threads)
-                runners = {key: interpreter.get_signature_runner(key) for key in signatures}
-            except Exception as error:  # a damaged file: the interpreter raises many kinds
+                lite = LiteModel(path, num_threads, entry.path if entry else IN_MEMORY)
+                runners = {key: lite.runners[key] for key in signatures}
+                hardcoded = lite.metadata(HARDCODED_FLAGS_METADATA) or {}
+            except Exception as error:  # a damaged file: LiteRT raises many kinds
+                if entry:
+                    entry.discard()
+                reason = f"no signature {error}" if isinstance(error, KeyError) else error
                 raise UsageError(
-                    f"cannot load the TF Lite model {path} ({error}); rebuild it with: {build_hint}"
+                    f"cannot load the TF Lite model {path} ({reason}); "
+                    f"rebuild it with: {build_hint}"
                 ) from None
-            self.interpreters[module] = interpreter
-            with open(path, "rb") as f:
-                hardcoded = read_metadata(f.read(), HARDCODED_FLAGS_METADATA) or {}
+            if entry:
+                entry.commit()
+            self.lite_models[module] = lite
             for key, name in signatures.items():
                 functions[name] = _LiteRunner(runners[key], hardcoded, path)
                 details = runners[key].get_input_details()

@@ -23,8 +23,8 @@ def add_metadata(flatbuffer, name, value):
 
 
 def read_metadata(flatbuffer, name):
-    """The JSON value of metadata ``name`` in ``flatbuffer`` (bytes), or None. Reads only the
-    entry, not the whole model."""
+    """The JSON value of metadata ``name`` in ``flatbuffer`` (bytes or a read-only mmap), or
+    None. Reads only the entry, not the whole model."""
     model = schema.Model.GetRootAsModel(flatbuffer, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)

@@ -1,7 +1,8 @@
 """The int8 choices for the generator's per-frame layers, on bench.py's model (the full-size
 vox architecture with random weights, batch norm calibrated on the example frames): which
-layers `build.py --quantize dynamic` keeps in int8, and static int8 (activation ranges
-calibrated on the example frames), which is measured here and not offered.
+layers `build.py --quantize dynamic` keeps in int8, whether more of the per-frame work (the
+dense motion network) can join them, and static int8 (activation ranges calibrated on the
+example frames), which is measured here and not offered.
 
     python benchmarks/int8.py [--workdir DIR] [--frames 32] [--repeats 9]
 
@@ -49,6 +50,17 @@ DYNAMIC = {
     f"dynamic, {R0} and {R1} float32": layers(R0, R1),
     f"dynamic, {R0} and up_blocks.0 float32": layers(R0, "up_blocks.0"),
 }
+# today's build with more of the per-frame work in int8: name -> the layers added to it
+HOURGLASS = r"(^|/)dense_motion_network\.hourglass\."
+DENSE_MOTION = {
+    "dynamic, + dense motion hourglass": HOURGLASS,
+    "dynamic, + its encoder": HOURGLASS + r"encoder\.",
+    "dynamic, + its decoder": HOURGLASS + r"decoder\.",
+    "dynamic, + its four blocks at 2x2 to 8x8": (
+        HOURGLASS + r"(encoder\.down_blocks\.[34]|decoder\.up_blocks\.[01])\."
+    ),
+    "dynamic, + the whole dense motion network": r"(^|/)dense_motion_network\.",
+}
 # static int8: name -> which ops (by their first output's name) get int8 activations
 REGION = r"(^|/)(bottleneck|up_blocks)\."
 STATIC = {
@@ -62,6 +74,7 @@ TIMED = [
     "float32",
     *list(DYNAMIC)[:2],
     "dynamic, bottleneck.r0 float32",
+    *DENSE_MOTION,
     *list(STATIC)[:2],
 ]
 
@@ -256,9 +269,12 @@ def main():
     with quiet():
         models = flatbuffers(args.workdir)
     folders = {"float32": model_folder(args.workdir, "float32", models, models["generator"])}
-    for name, exclude in DYNAMIC.items():
+    choices = {name: (QUANTIZED_LAYERS, exclude) for name, exclude in DYNAMIC.items()}
+    for name, more in DENSE_MOTION.items():
+        choices[name] = (f"{QUANTIZED_LAYERS}|{more}", FLOAT32_LAYERS)
+    for name, (pattern, exclude) in choices.items():
         generator = keep_int8_only(
-            models["generator-dynamic"], models["generator"], QUANTIZED_LAYERS, exclude
+            models["generator-dynamic"], models["generator"], pattern, exclude
         )
         folders[name] = model_folder(args.workdir, name, models, generator)
     frames = {name: os.path.join(folder_of(args.workdir, name), "frames") for name in folders}
@@ -271,7 +287,7 @@ def main():
     del calibration, samples
     gc.collect()
     quality = {}
-    for name in [*DYNAMIC, *STATIC]:
+    for name in [*DYNAMIC, *DENSE_MOTION, *STATIC]:
         with quiet():
             model = lite_models(folders.get(name, folders["float32"]), static.get(name))
             write_frames(model, frames[name], args.frames)
@@ -285,7 +301,7 @@ def main():
     load = (load, os.getloadavg())
     print(f"\nload average (1, 5, 15 min) before / after timing: {load[0]} / {load[1]}")
     print(f"\n| model | PSNR vs float32, {args.frames} frames | s/frame batch 4 |\n|---|---|---|")
-    for name in ["float32", *DYNAMIC, *STATIC]:
+    for name in ["float32", *DYNAMIC, *DENSE_MOTION, *STATIC]:
         seconds = f"{speed[name]:.3f}" if name in speed else ""
         print(f"| {name} | {f'{quality[name]:.2f} dB' if name in quality else ''} | {seconds} |")
 

@@ -1,6 +1,6 @@
 """Animates a source image with a driving video using the TF Lite models that build.py wrote
-(tflite/NAME/, or tflite/NAME-float16/ and tflite/NAME-dynamic/ with --quantize), on the
-LiteRT interpreter.
+(tflite/NAME/, or tflite/NAME-float16/ and tflite/NAME-dynamic/ with --quantize), on LiteRT
+(XNNPACK, its packed weights kept between runs: --weight_cache).
 
     python testlite.py --model vox --relative --adapt_scale
 """
@@ -27,7 +27,7 @@ def add_flags(parser):
         type=int,
         default=None,
         metavar="N",
-        help="interpreter threads (default: one per core)",
+        help="LiteRT threads (default: one per core)",
     )
     parser.add_argument(
         "--weight_cache",

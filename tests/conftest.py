@@ -43,8 +43,8 @@ def built(tmp_path_factory):
 @pytest.fixture(scope="session")
 def target_model(built):
     """``target_model(case, target)``: the tiny model from the Keras port, its reloaded
-    SavedModels, its TF Lite models on the LiteRT interpreter or its ONNX models on
-    onnxruntime."""
+    SavedModels, its TF Lite models on LiteRT (testlite.py's CompiledModel) or its ONNX
+    models on onnxruntime."""
     from modules.app.sources import LiteModels, OnnxModels, SavedModels
 
     cache = {}

@@ -1,6 +1,6 @@
 """The models against the original's outputs (tests/fixtures/*/reference.npz): the Keras port,
-its SavedModels reloaded from disk, its TF Lite models on the LiteRT interpreter and its ONNX
-models on onnxruntime."""
+its SavedModels reloaded from disk, its TF Lite models on LiteRT (testlite.py's runner) and its
+ONNX models on onnxruntime."""
 
 import numpy as np
 import pytest

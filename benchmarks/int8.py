@@ -130,17 +130,22 @@ def model_folder(workdir, name, models, generator):
 
 def lite_models(folder, animate_encoded=None):
     """LiteModels (2 threads) of ``folder``; with ``animate_encoded`` (a one-signature
-    flatbuffer), its per-frame signature runs that model instead."""
-    from ai_edge_litert.interpreter import Interpreter
+    flatbuffer), its per-frame signature runs that model instead, on the same runtime
+    (testlite.py's ``CompiledModel``), from a file beside the others."""
+    import hashlib
 
+    from modules.app.litert import LiteModel
     from modules.app.sources import LiteModels, _LiteRunner
+    from modules.atomic import write_file
 
     models = LiteModels(folder, "benchmarks/int8.py", num_threads=2)
     if animate_encoded is not None:
-        interpreter = Interpreter(model_content=animate_encoded, num_threads=2)
-        runner = interpreter.get_signature_runner("animate_encoded")
-        models.static_interpreter = interpreter  # the runner needs it alive
-        models._functions["animate_encoded"] = _LiteRunner(runner, {}, folder)
+        digest = hashlib.sha256(animate_encoded).hexdigest()[:16]
+        path = os.path.join(folder, f"animate_encoded-{digest}.tflite")
+        if not os.path.isfile(path):
+            write_file(path, animate_encoded)
+        runner = LiteModel(path, num_threads=2).runners["animate_encoded"]
+        models._functions["animate_encoded"] = _LiteRunner(runner, {}, path)
     return models
 
 

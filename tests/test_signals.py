@@ -162,3 +162,31 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     new_frames = temp_beside(tmp_path / "frames", folder=True)
     expected = (expected - {frames.name}) | {os.path.basename(new_frames)}
     assert set(os.listdir(tmp_path)) == expected
+
+
+def test_an_exception_in_place_of_the_signals_is_still_an_interruption(capsys):
+    """Raised where CPython does not expect an exception (a list that TensorFlow builds while
+    tracing, under build.py's TF Lite conversion), the signal's KeyboardInterrupt comes back
+    as a SystemError: the run still ends as interrupted, with no traceback."""
+    from modules.app import cli
+
+    @cli.main_guard
+    def main(argv=None):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises here
+        except KeyboardInterrupt:
+            raise SystemError("bad argument to internal function") from None
+        raise AssertionError("no signal arrived")
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(SystemExit) as exit:
+            main()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert exit.value.code == 130
+    assert capsys.readouterr().err == (
+        "interrupted (SIGINT); nothing was written in place of existing files\n"
+    )

@@ -110,21 +110,29 @@ def main_guard(main):
             interrupt.check()  # a signal whose exception native code swallowed
         except KeyboardInterrupt as error:
             # The handlers stay: a second signal must not break the exit.
-            name = getattr(error, "signum", None)
-            what = f"interrupted ({signal.Signals(name).name})" if name else "interrupted"
-            print(f"{what}; nothing was written in place of existing files", file=sys.stderr)
-            sys.exit(interrupt.exit_code(error))
+            interrupted(getattr(error, "signum", None))
         except FommError as error:
             interrupt.restore(previous)
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
         except BaseException:
+            # A signal's exception can come back as another one: raised where CPython does
+            # not expect one (a list TensorFlow builds while tracing), it becomes SystemError.
+            if interrupt.received() is not None:
+                interrupted(interrupt.received())
             interrupt.restore(previous)
             raise
         interrupt.restore(previous)
         return result
 
     return run
+
+
+def interrupted(signum):
+    """The one line and exit code (128 + ``signum``) of a run that a signal stopped."""
+    what = f"interrupted ({signal.Signals(signum).name})" if signum else "interrupted"
+    print(f"{what}; nothing was written in place of existing files", file=sys.stderr)
+    sys.exit(128 + (signum or signal.SIGINT))
 
 
 def exit_fast(main):

@@ -62,6 +62,6 @@ def check():
         raise Interrupted(_received)
 
 
-def exit_code(error):
-    """128 + the signal's number, as a shell reports a process the signal ended."""
-    return 128 + getattr(error, "signum", signal.SIGINT)
+def received():
+    """The number of the signal that arrived, or None."""
+    return _received

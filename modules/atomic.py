@@ -2,10 +2,12 @@
 
 Every write goes to a temporary path beside the target (``temp_beside``) that is renamed into
 place only when complete; an interrupted write leaves the old file or folder as it was. The
-exports (``write_file``, ``replacing``) and the video writer (modules/app/video.py) share it.
+exports (``write_file``, ``replacing``), the video writer (modules/app/video.py) and
+testlite.py's weight cache (modules/app/weight_cache.py) share it.
 """
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -77,6 +79,19 @@ def write_file(path, data):
     except BaseException:
         discard(tmp)
         raise
+
+
+def read_record(path, limit=4096):
+    """The JSON value of a small record file (such as ``write_file`` writes), or None when it
+    is missing, not a regular file (a pipe there would block the read), unreadable, or not
+    JSON within its first ``limit`` bytes."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read(limit))
+    except (OSError, ValueError):
+        return None
 
 
 @contextlib.contextmanager

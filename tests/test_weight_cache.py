@@ -10,7 +10,7 @@ import pytest
 from helpers import demo, model_args, read_frames, run_script
 
 from modules.app.sources import LiteModels
-from modules.app.weight_cache import IDENTITY, TEMPORARY, WEIGHTS, WeightCache
+from modules.app.weight_cache import IDENTITY, WEIGHTS, WeightCache
 
 pytestmark = pytest.mark.slow  # each needs the tiny models built
 
@@ -111,8 +111,9 @@ def test_temporary_weights_of_ended_runs_are_removed(tmp_path, built):
     entry = cache.entry(model)
     entry.discard()
     parent = os.path.dirname(entry.path)
-    ended = os.path.join(parent, f"{TEMPORARY}999999999")  # no such process
-    running = os.path.join(parent, f"{TEMPORARY}{os.getppid()}")
+    # modules/atomic.py's temporaries of weights.xnnpack: .weights.tmp-PID-HEX.xnnpack
+    ended = os.path.join(parent, ".weights.tmp-999999999-0123abcd.xnnpack")  # no such process
+    running = os.path.join(parent, f".weights.tmp-{os.getppid()}-0123abcd.xnnpack")
     for path in (ended, running):
         with open(path, "wb") as f:
             f.write(b"partial")
@@ -206,5 +207,5 @@ def test_a_damaged_model_is_one_line_and_leaves_no_weights(tmp_path, built, dama
     assert f"cannot load the TF Lite model {path}" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     left = [name for files in cached_files(tmp_path / "cache").values() for name in files]
-    assert not any(name.startswith(TEMPORARY) for name in left), left
+    assert not any(".tmp-" in name for name in left), left
     assert not (tmp_path / "out.mp4").exists()

@@ -7,7 +7,6 @@ All three are ``ModelSource``s, so one pipeline serves them. Each is a
 The Keras models are ``modules.convert.model.Model`` (``load_model``) itself.
 """
 
-import json
 import os
 import sys
 from typing import Protocol, runtime_checkable
@@ -110,15 +109,12 @@ def device_note(path, build_hint):
     """A one-line note when the SavedModel at ``path`` was traced for another kind of device
     than this machine's (build.py --savedmodel_device), else None. SavedModels without the
     record (``SAVED_MODEL_FORMS``), or with an unreadable one, get no note."""
+    from modules.atomic import read_record
     from modules.layers import DEVICE_FORMS, device_kind
 
-    record = os.path.join(path, SAVED_MODEL_FORMS)
-    if not os.path.isfile(record):  # a pipe or device there would block the read
-        return None
     try:
-        with open(record, "rb") as f:
-            forms = tuple(json.loads(f.read(4096))["fast_convolutions"])
-    except (OSError, ValueError, KeyError, TypeError):
+        forms = tuple(read_record(os.path.join(path, SAVED_MODEL_FORMS))["fast_convolutions"])
+    except (KeyError, TypeError):  # no record (None), or not the record's shape
         return None
     here = device_kind()
     traced = [kind for kind, kind_forms in DEVICE_FORMS.items() if kind_forms == forms]

@@ -8,8 +8,9 @@ model file, that LiteRT build and that CPU, so each model gets one folder under 
 named after the model's real path, holding:
 
 - ``weights.xnnpack``: the packed weights, written by the run that packed them under a
-  temporary name and renamed into place when complete (concurrent runs each write their own
-  and the last rename wins; a run that has a file mapped keeps it);
+  temporary name (``modules.atomic.temp_beside``, which also removes those of killed runs)
+  and renamed into place when complete (concurrent runs each write their own and the last
+  rename wins; a run that has a file mapped keeps it);
 - ``identity.json``: what it was packed from (the model file's size, times and inode, the
   LiteRT version, the CPU). A model rebuilt in place, another LiteRT or another CPU (a home
   folder shared between machines) does not match, and the weights are packed again.
@@ -27,9 +28,9 @@ import os
 import shutil
 
 from modules.app.litert import IN_MEMORY
+from modules.atomic import discard, read_record, temp_beside, write_file
 
 WEIGHTS, IDENTITY = "weights.xnnpack", "identity.json"
-TEMPORARY = WEIGHTS + ".tmp-"  # + the writing process's id
 HEADROOM = 256 * 2**20  # XNNPACK aborts the process when a write fails: never fill a disk
 
 
@@ -56,16 +57,13 @@ class Entry:
             if os.path.getsize(self.path) == 0:  # LiteRT wrote nothing: keep no record
                 raise OSError
             os.replace(self.path, os.path.join(self.folder, WEIGHTS))
-            record = os.path.join(self.folder, f"{IDENTITY}.tmp-{os.getpid()}")
-            with open(record, "w") as f:
-                json.dump(self.identity, f)
-            os.replace(record, os.path.join(self.folder, IDENTITY))
+            write_file(os.path.join(self.folder, IDENTITY), json.dumps(self.identity))
         except OSError:  # the cache only saves time: a failure costs the next run a packing
             self.discard()
 
     def discard(self):
         if self.identity is not None:
-            _remove(self.path)
+            discard(self.path)
 
 
 class WeightCache:
@@ -81,16 +79,16 @@ class WeightCache:
         folder = os.path.join(self.root, hashlib.sha256(model_path.encode()).hexdigest()[:24])
         identity = identity_of(model_path)
         weights = os.path.join(folder, WEIGHTS)
-        if _read_record(os.path.join(folder, IDENTITY)) == identity and os.path.isfile(weights):
+        if read_record(os.path.join(folder, IDENTITY)) == identity and os.path.isfile(weights):
             return Entry(weights)
         try:
             os.makedirs(folder, mode=0o700, exist_ok=True)
-            _remove_abandoned(folder)
+            # Made first: its name removes the weights that killed runs left (their space
+            # counts below), and its making shows that the folder is writable.
+            path = temp_beside(weights)
             if shutil.disk_usage(folder).free < identity["size"] + HEADROOM:
+                discard(path)
                 return Entry(IN_MEMORY)
-            path = os.path.join(folder, f"{TEMPORARY}{os.getpid()}")
-            with open(path, "wb"):  # checks that the folder is writable
-                pass
         except OSError:
             return Entry(IN_MEMORY)
         return Entry(path, folder, identity)
@@ -129,39 +127,3 @@ def cpu_identity():
     except OSError:
         pass
     return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def _read_record(path):
-    if not os.path.isfile(path):  # a pipe there would block the read
-        return None
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read(4096))
-    except (OSError, ValueError):
-        return None
-
-
-def _remove_abandoned(folder):
-    """Temporary weights of runs that ended before putting them in place (killed)."""
-    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
-        return
-    for name in os.listdir(folder):
-        if name.startswith(TEMPORARY) and not _alive(name[len(TEMPORARY) :]):
-            _remove(os.path.join(folder, name))
-
-
-def _alive(pid):
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass

@@ -141,7 +141,6 @@ class LiteModels(NumpyModel):
         from modules.export.contract import HARDCODED_FLAGS_METADATA
 
         num_threads = num_threads or os.cpu_count() or 1
-        self.lite_models = {}
         functions, input_shapes = {}, {}
         paths = tflite_paths(directory, build_hint)
         for module, signatures in MODULES.items():
@@ -161,7 +160,6 @@ class LiteModels(NumpyModel):
                 ) from None
             if entry:
                 entry.commit()
-            self.lite_models[module] = lite
             for key, name in signatures.items():
                 functions[name] = _LiteRunner(runners[key], hardcoded, path)
                 details = runners[key].get_input_details()

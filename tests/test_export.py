@@ -88,6 +88,41 @@ def test_saved_model_cli_shows_the_signatures(built):
     assert "shape: (-1, 256, 256, 3)" in out
 
 
+@pytest.mark.slow
+def test_saved_generator_holds_its_graph_once(built):
+    """The generator's serving_default calls encode_source and animate_encoded (the same
+    prediction, bit for bit) instead of holding another copy of their graph, and the
+    SavedModels hold the variables without the Keras layers around them: both shorten the
+    load of test.py."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    root = built("tiny-vox") / "saved_models" / "tiny-vox"
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((root / "generator" / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0]
+    convolving = [
+        f.signature.name
+        for f in graph.graph_def.library.function
+        if any(node.op == "Conv2D" for node in f.node_def)
+    ]
+    assert len(convolving) == 2, convolving  # encode_source's and animate_encoded's
+    for module in ("kp_detector", "generator"):
+        saved.ParseFromString((root / module / "saved_model.pb").read_bytes())
+        nodes = saved.meta_graphs[0].object_graph_def.nodes
+        assert sum(node.WhichOneof("kind") == "user_object" for node in nodes) <= 3
+
+    signatures = tf.saved_model.load(str(root / "generator")).signatures
+    ref = reference("tiny-vox")
+    inputs = {k: tf.constant(v) for k, v in generator_inputs(ref, images("tiny-vox")[0]).items()}
+    whole = signatures["serving_default"](**inputs)
+    encoded = signatures["encode_source"](source_image=inputs.pop("source_image"))
+    halves = signatures["animate_encoded"](**encoded, **inputs)
+    assert set(whole) == set(halves)
+    for name in whole:
+        np.testing.assert_array_equal(whole[name].numpy(), halves[name].numpy())
+
+
 def library_op_count(function, op_type):
     """Operations of ``op_type`` in a loaded SavedModel signature and the functions it calls."""
     library = function.graph.as_graph_def().library

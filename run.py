@@ -50,7 +50,9 @@ def check_models(args):
 
 def load_models(args):
     from modules.convert.model import load_model
+    from modules.runtime import skip_graph_optimizer
 
+    skip_graph_optimizer()
     reading = getattr(args, "state_dicts", None)
     model = load_model(
         args.config or cli.config_path(args.model),

@@ -41,7 +41,9 @@ def check_models(args):
 
 def load_models(args):
     from modules.app.sources import SavedModels
+    from modules.runtime import skip_graph_optimizer
 
+    skip_graph_optimizer()
     return SavedModels(model_folder(args), hint(args))
 
 

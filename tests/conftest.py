@@ -1,6 +1,7 @@
 """The fixtures the tests share; the helpers they import are in tests/helpers.py."""
 
 import os
+import sys
 
 import pytest
 from helpers import CASES, TARGETS, build, tiny_model
@@ -17,6 +18,17 @@ def cache_home(tmp_path_factory):
         del os.environ["XDG_CACHE_HOME"]
     else:
         os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture(autouse=True)
+def graph_optimizer():
+    """run.py and test.py turn TensorFlow's graph optimizer off for their process
+    (``modules.runtime.skip_graph_optimizer``); after a test that ran one in this process,
+    it is on again, so that every test runs as it would alone."""
+    yield
+    if "tensorflow" in sys.modules:
+        options = {"disable_meta_optimizer": False}
+        sys.modules["tensorflow"].config.optimizer.set_experimental_options(options)
 
 
 @pytest.fixture(params=CASES)

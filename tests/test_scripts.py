@@ -258,3 +258,28 @@ def test_no_dense_motion_gives_one_frame_per_driving_frame(tmp_path):
     frames = read_frames(out)
     assert len(frames) == count_frames(demo("tiny-vox") / "driving.mp4") == 8
     assert all(np.array_equal(frame, frames[0]) for frame in frames)
+
+
+@pytest.mark.parametrize("script", ["run.py", "test.py"])
+def test_models_run_without_the_graph_optimizer_on_a_cpu(built, script):
+    """run.py and test.py load their models with TensorFlow's graph optimizer off on a CPU
+    (modules.runtime.skip_graph_optimizer: a shorter start); demo.py's frames are still
+    reproduced (test_demo_frames_within_one_level)."""
+    code = (
+        "import argparse, sys; import tensorflow as tf; "
+        f"import {script[:-3]} as script; "
+        "args = argparse.Namespace(model='tiny-vox', config=sys.argv[-3], "
+        "checkpoint=sys.argv[-2], loadwithtorch=False, precision='float32', "
+        "saved_models=sys.argv[-1]); script.load_models(args); "
+        "print(tf.config.optimizer.get_experimental_options())"
+    )
+    saved = built("tiny-vox") / "saved_models"
+    out = subprocess.run(
+        [sys.executable, "-c", code, config_path("tiny-vox"), checkpoint_path("tiny-vox"), saved],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "'disable_meta_optimizer': True" in out.stdout

@@ -4,7 +4,9 @@ demo.py reads every frame, resizes it with skimage, detects keypoints, normalize
 the first (or best) driving frame, runs the generator and saves ``img_as_ubyte`` frames. Here
 the video is decoded, animated in batches and encoded as it goes, so memory does not grow with
 its length: decoding and resizing run in one background thread, encoding in another, while
-the models run in the calling thread (TF and LiteRT release the GIL).
+the models run in the calling thread. TensorFlow releases the GIL while a model runs; LiteRT's
+``CompiledModel`` (testlite.py) holds it, so there a frame that needs resizing waits for the
+model's call to end (README: Speed II).
 """
 
 import dataclasses

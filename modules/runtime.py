@@ -12,8 +12,8 @@ def skip_graph_optimizer():
     for the whole process. It rewrites every function on its first call: 0.5-0.7 s of
     test.py's start (the loaded SavedModel functions) and about 0.2 s of run.py's, for no
     measurable gain per frame here (the oneDNN rewrites run without it). Its arithmetic
-    rewrites move a frame by up to 1e-4 (random full-size weights), within the parity
-    tolerance either way. On a GPU it stays on: its layout optimizer serves cuDNN."""
+    rewrites moved a frame by up to 1.1e-4 (random full-size weights); the parity tests
+    pass either way. On a GPU it stays on: its layout optimizer serves cuDNN."""
     import tensorflow as tf
 
     if not tf.config.get_visible_devices("GPU"):

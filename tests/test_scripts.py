@@ -260,6 +260,7 @@ def test_no_dense_motion_gives_one_frame_per_driving_frame(tmp_path):
     assert all(np.array_equal(frame, frames[0]) for frame in frames)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["run.py", "test.py"])
 def test_models_run_without_the_graph_optimizer_on_a_cpu(built, script):
     """run.py and test.py load their models with TensorFlow's graph optimizer off on a CPU

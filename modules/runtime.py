@@ -16,5 +16,7 @@ def skip_graph_optimizer():
     pass either way. On a GPU it stays on: its layout optimizer serves cuDNN."""
     import tensorflow as tf
 
-    if not tf.config.get_visible_devices("GPU"):
+    from modules.layers import device_kind
+
+    if device_kind() == "cpu":
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

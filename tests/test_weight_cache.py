@@ -7,8 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import demo, model_args, read_frames, run_script
+from helpers import demo, model_args, process_kp_inputs, read_frames, run_script
 
+from modules.app.pipeline import named, take
 from modules.app.sources import LiteModels
 from modules.app.weight_cache import IDENTITY, WEIGHTS, WeightCache
 
@@ -23,22 +24,14 @@ def outputs(models):
     driving = rng.random((3, *models.frame_shape, 3), dtype=np.float32)
     kp_source = models.kp_detector(image=source)
     kp_driving = models.kp_detector(image=driving)
-    named = {f"kp_source_{k}": v for k, v in kp_source.items()}
-    kp_norm = models.process_kp(
-        **named,
-        **{f"kp_driving_{k}": v for k, v in kp_driving.items()},
-        **{f"kp_initial_{k}": v[:1] for k, v in kp_driving.items()},
-        use_relative_movement=1.0,
-        use_relative_jacobian=1.0,
-        adapt_movement_scale=1.0,
-    )
+    kp_norm = models.process_kp(**process_kp_inputs(kp_source, kp_driving, take(kp_driving, 0)))
     encoded = models.encode_source(source_image=source)
-    driven = {f"kp_driving_{k}": v for k, v in kp_norm.items()}
-    whole = models.generator(source_image=source, **named, **driven)
+    keypoints = {**named("source", kp_source), **named("driving", kp_norm)}
+    whole = models.generator(source_image=source, **keypoints)
     return {
         **{f"kp_{k}": v for k, v in kp_driving.items()},
         **{f"norm_{k}": v for k, v in kp_norm.items()},
-        **models.animate_encoded(**encoded, **named, **driven),
+        **models.animate_encoded(**encoded, **keypoints),
         **{f"whole_{k}": v for k, v in whole.items()},
     }
 

@@ -16,7 +16,6 @@ def skip_graph_optimizer():
     pass either way. On a GPU it stays on: its layout optimizer serves cuDNN."""
     import tensorflow as tf
 
-    from modules.layers import device_kind
-
-    if device_kind() == "cpu":
+    # layers.device_kind() asks the same, but this base module may not import layers
+    if not tf.config.get_visible_devices("GPU"):
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

@@ -15,6 +15,8 @@ class NumpyModel:
     and, for a model with jacobians, ``kp_source_jacobian``.
     """
 
+    holds_gil = False  # whether a model call keeps Python's GIL (threads beside it wait)
+
     def __init__(self, functions, input_shapes):
         """``functions``: name -> callable taking float32 numpy arrays by name and returning
         a mapping of arrays or tensors; ``input_shapes``: name -> {input name: shape}."""

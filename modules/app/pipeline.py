@@ -5,10 +5,12 @@ the first (or best) driving frame, runs the generator and saves ``img_as_ubyte``
 the video is decoded, animated in batches and encoded as it goes, so memory does not grow with
 its length: decoding and resizing run in one background thread, encoding in another, while
 the models run in the calling thread. TensorFlow releases the GIL while a model runs; LiteRT's
-``CompiledModel`` (testlite.py) holds it, so there a frame that needs resizing waits for the
-model's call to end (README: Speed II).
+``CompiledModel`` (testlite.py) holds it, so for such models frames that need resizing are
+decoded and resized in a child process instead (modules/app/frame_process.py), which no model
+call holds up (README: Speed II).
 """
 
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -16,7 +18,7 @@ import threading
 import numpy as np
 from skimage import img_as_ubyte
 
-from modules.app import interrupt
+from modules.app import frame_process, interrupt
 from modules.app.images import load_image, resize_frame
 from modules.app.integrity import DecodeCheck
 from modules.app.sources import ModelSource
@@ -85,6 +87,8 @@ class Animation:
                 audio_from=driving_path if s.audio else None,
                 audio_seconds=s.frames / reader.fps if s.frames and s.audio else None,
             ) as writer,
+            # Entered before the source is encoded, which a frame process's start overlaps.
+            self.driving_batches(reader, 0) as driving_batches,
         ):
             crops = s.framing.sources(source_uint8) if s.framing else [source_uint8]
             sources = [self.prepare_source(crop) for crop in crops]
@@ -93,7 +97,7 @@ class Animation:
             source_view = img_as_ubyte(source[0]) if s.side_by_side else None
             count = 0
             with Encoder(writer) as encoder:
-                for driving in prefetch(self.batches(reader, 0)):
+                for driving in driving_batches:
                     interrupt.check()  # in case a model call swallowed a signal's exception
                     kp_driving, kp_norm, prediction = self.animate_batch(
                         driving, encoded, kp_source, kp_initial
@@ -157,9 +161,23 @@ class Animation:
         )
         return kp_driving, kp_norm, out["prediction"]
 
-    def batches(self, reader, start, stop=None):
-        """Resized float32 driving frames in batches of ``batch_size``."""
+    def driving_batches(self, reader, start, stop=None):
+        """Resized float32 driving frames in batches of ``batch_size``, made ahead in a
+        background thread, or in a child process (modules/app/frame_process.py) for models
+        that hold the GIL while they run, when frames need resizing; to use in a ``with``
+        block, which ends the thread or the process."""
         stop = self.settings.frames if stop is None else stop
+        box = self.settings.framing.driving_box if self.settings.framing else None
+        width, height = reader.size
+        resizing = box is not None or (height, width) != tuple(self.models.frame_shape)
+        if getattr(self.models, "holds_gil", False) and resizing and frame_process.available():
+            return frame_process.FrameProcess(
+                reader.path, start, stop, box, self.models.frame_shape, self.settings.batch_size
+            )
+        return contextlib.closing(prefetch(self.batches(reader, start, stop)))
+
+    def batches(self, reader, start, stop):
+        """Resized float32 driving frames in batches of ``batch_size``."""
         batch = []
         for frame in reader.frames(start, stop):
             if self.settings.framing:
@@ -176,8 +194,9 @@ class Animation:
         (None: taken from the first batch), ``--best_frame N`` or ``--find_best_frame``."""
         s = self.settings
         if s.best_frame is not None:
-            for frame in prefetch(self.batches(reader, s.best_frame, s.best_frame + 1)):
-                return self.models.kp_detector(image=frame)
+            with self.driving_batches(reader, s.best_frame, s.best_frame + 1) as batches:
+                for frame in batches:
+                    return self.models.kp_detector(image=frame)
             available = f"{s.frames} frames are used" if s.frames else "it has fewer frames"
             raise InputError(
                 f"--best_frame {s.best_frame} is past the end of '{reader.path}' "
@@ -192,8 +211,9 @@ class Animation:
         landmarks (see ``BestFrame``). Prints the frame as demo.py does and returns its
         keypoints."""
         search = BestFrame(kp_source)
-        for batch in prefetch(self.batches(reader, 0)):
-            search.add(self.models.kp_detector(image=batch))
+        with self.driving_batches(reader, 0) as batches:
+            for batch in batches:
+                search.add(self.models.kp_detector(image=batch))
         print(f"Best frame: {search.index}")
         return search.keypoints
 

@@ -136,6 +136,8 @@ class LiteModels(NumpyModel):
     are read from the signatures, batches are padded or split to a static batch, and flags
     fixed at build time are checked against the ones asked for instead of being passed."""
 
+    holds_gil = True  # CompiledModel.run_by_index does not release it (README: Speed II)
+
     def __init__(self, directory, build_hint, num_threads=None, weight_cache=None):
         from modules.app.litert import IN_MEMORY, LiteModel
         from modules.export.contract import HARDCODED_FLAGS_METADATA

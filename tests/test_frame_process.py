@@ -20,6 +20,7 @@ from modules.app.video import VideoReader, VideoWriter
 from modules.errors import InputError
 
 DRIVING = str(demo("tiny-vox") / "driving.mp4")  # 8 frames of 320x240
+EXAMPLE = os.path.join(ROOT, "example", "driving.mp4")  # 100 frames of 256x256
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/proc/self"), reason="finds the child processes in Linux's /proc"
@@ -97,6 +98,26 @@ def test_the_reading_threads_frames_bit_for_bit(start, stop, box, frame_shape, b
         assert g.dtype == np.float32
         np.testing.assert_array_equal(g, w)
     assert children(os.getpid()) == []
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "truncated"])
+def test_a_damaged_video_gives_the_reading_threads_frames(tmp_path, damage):
+    """Bytes zeroed in the middle (imageio repeats frames), or the file cut short (the
+    stream ends at a truncated frame, as demo.py's loop stops)."""
+    data = bytearray(open(EXAMPLE, "rb").read())
+    middle = len(data) // 2
+    if damage == "zeroed":
+        data[middle - 10240 : middle + 10240] = bytes(20480)
+    else:
+        del data[middle:]
+    path = tmp_path / f"{damage}.mp4"
+    path.write_bytes(bytes(data))
+    with frame_process.FrameProcess(str(path), 0, None, None, (96, 96), 8) as made:
+        got = list(made)
+    want = thread_batches(str(path), 0, None, None, (96, 96), 8)
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
 
 
 def test_the_childs_input_error_is_raised_here(tmp_path):

@@ -175,12 +175,16 @@ class _ParentGone(Exception):
 
 
 def _produce(job, messages, acks):
+    import importlib
+    import threading
     import warnings
 
     from modules.app.boxes import crop
     from modules.app.images import resize_frame
     from modules.app.video import VideoReader
 
+    # skimage.transform (0.3 s to import) loads while ffmpeg opens the video.
+    threading.Thread(target=importlib.import_module, args=("skimage.transform",)).start()
     warnings.simplefilter("ignore")  # the parent opened the same video and warned already
     shape = tuple(job["shape"])
     ring = mmap.mmap(job["ring"], int(np.prod(shape)) * 4)

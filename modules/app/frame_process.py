@@ -39,8 +39,9 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 def available():
     """Whether a child can be started and given the ring and pipes (POSIX file descriptor
-    passing, and a Python to run: an embedded one may have none)."""
-    return os.name == "posix" and bool(sys.executable)
+    passing, and a Python that runs ``-c``: an embedded one may have none, a frozen app's
+    executable is the app)."""
+    return os.name == "posix" and bool(sys.executable) and not getattr(sys, "frozen", False)
 
 
 class FrameProcess:
@@ -120,9 +121,9 @@ class FrameProcess:
 
 def _anonymous_file(size):
     """A file of ``size`` bytes with no name, for the ring (memory-backed where Linux can)."""
-    if hasattr(os, "memfd_create"):
+    try:
         memory = open(os.memfd_create("fomm-frames"), "r+b")
-    else:
+    except (AttributeError, OSError):  # not Linux, or a sandbox that refuses it
         memory = tempfile.TemporaryFile()
     memory.truncate(size)
     return memory

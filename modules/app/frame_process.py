@@ -48,8 +48,8 @@ class FrameProcess:
     """Float32 batches [B, H, W, 3] of frames ``start``..``stop``-1 of ``path`` (``stop``
     None: to the end), each cropped to ``box`` (None: whole) and resized to ``frame_shape``,
     made in a child process that starts at once: its start (Python and its imports, about
-    half a second) overlaps what the caller does before it iterates. Iterate once; ``close`` (or the
-    ``with`` block's end) ends the child."""
+    half a second) overlaps what the caller does before it iterates. Iterate once; ``close``
+    (or the ``with`` block's end) ends the child."""
 
     def __init__(self, path, start, stop, box, frame_shape, batch_size):
         height, width = frame_shape

@@ -1,7 +1,9 @@
 """The whole process of the scripts as a user runs them, beside the original's demo.py:
 seconds for a 32-frame video and for a 1-frame video (the time to the first frame: process
 start, imports, model loading, the first frame animated and written). Called by
-``benchmarks/bench.py --whole`` on its random full-size vox model.
+``benchmarks/bench.py --whole`` on its random full-size vox model. The same cuts scaled to
+1280x720 time ``testlite.py --quantize dynamic`` (and the original) on footage that needs
+resizing, which testlite.py does in a child process (modules/app/frame_process.py).
 
 run.py needs the random weights as a checkpoint file, written with torch (a test
 requirement; without it run.py is skipped). ``--original DIR`` (a checkout of
@@ -26,13 +28,18 @@ FRAMES = (32, 1)
 ORIGINAL_32_FRAMES_SECONDS = (24.6, 25.6)
 
 
-def cut_video(frames, path):
-    """The first ``frames`` frames of the example video (H.264, no audio)."""
+LARGE = (1280, 720)  # footage that needs resizing
+
+
+def cut_video(frames, path, size=None):
+    """The first ``frames`` frames of the example video (H.264, no audio), scaled to ``size``
+    (width, height; None: as it is)."""
     import imageio_ffmpeg
 
+    scale = ["-vf", f"scale={size[0]}:{size[1]}"] if size else []
     if not os.path.isfile(path):
         subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", DRIVING]
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", DRIVING, *scale]
             + ["-frames:v", str(frames), "-an", "-c:v", "libx264", "-crf", "10", path],
             check=True,
         )
@@ -159,42 +166,48 @@ def original_env(workdir):
 def whole_process(workdir, original=None, repeats=3):
     """Prints a markdown table of the whole-process seconds (best of ``repeats``)."""
     checkpoint = write_checkpoint(workdir)
-    videos = {n: cut_video(n, os.path.join(workdir, f"driving-{n}.mp4")) for n in FRAMES}
+    large = "x".join(map(str, LARGE))
+    videos = {
+        (n, size): cut_video(n, os.path.join(workdir, f"driving-{size}-{n}.mp4"), scale)
+        for n in FRAMES
+        for size, scale in (("example", None), (large, LARGE))
+    }
     output = os.path.join(workdir, "whole.mp4")
-    rows = []
+    runs = []  # (label, footage, driving video -> argv, cwd, env)
     if original and checkpoint:
-        env = original_env(workdir)
-        seconds = {
-            n: timed(original_argv(original, checkpoint, videos[n], output), repeats, original, env)
-            for n in FRAMES
-        }
-        rows.append(("original demo.py --cpu (torch, measured here)", seconds))
-        print("measured the original", flush=True)
+
+        def demo(driving):
+            return original_argv(original, checkpoint, driving, output)
+
+        label = "original demo.py --cpu (torch, measured here)"
+        for size in ("example", large):
+            runs.append((label, size, demo, original, original_env(workdir)))
     # testlite.py's packed weights (modules/app/weight_cache.py) in the benchmark's folder
     ours = dict(os.environ, XDG_CACHE_HOME=os.path.join(workdir, "cache"))
-    for label, argv in commands(workdir, checkpoint):
-        seconds = {
-            n: timed(
-                [sys.executable, *argv, "--driving_video", videos[n], "--output", output],
-                repeats,
-                env=ours,
-            )
-            for n in FRAMES
-        }
-        rows.append((label, seconds))
-        print(f"measured {label}", flush=True)
-    base = rows[0][1][32] if original and checkpoint else None
+    for label, script in commands(workdir, checkpoint):
+
+        def argv(driving, script=script):
+            return [sys.executable, *script, "--driving_video", driving, "--output", output]
+
+        runs.append((label, "example", argv, ROOT, ours))
+        if label == "testlite.py --quantize dynamic":
+            runs.append((label, large, argv, ROOT, ours))
+    rows = []
+    for label, size, argv, cwd, env in runs:
+        seconds = {n: timed(argv(videos[n, size]), repeats, cwd, env) for n in FRAMES}
+        rows.append((label, size, seconds))
+        print(f"measured {label} on {size} footage", flush=True)
+    bases = {size: seconds[32] for label, size, seconds in rows if label.startswith("original")}
     low, high = ORIGINAL_32_FRAMES_SECONDS
     print(
-        "\n| whole process, --relative --adapt_scale | 32 frames (s) | "
+        "\n| whole process, --relative --adapt_scale | footage | 32 frames (s) | "
         "first frame: 1-frame video (s) "
         f"| vs original, 32 frames | vs issue 12's original ({low}-{high} s) |"
     )
-    print("|---|---|---|---|---|")
-    for label, seconds in rows:
+    print("|---|---|---|---|---|---|")
+    for label, size, seconds in rows:
         mine = seconds[32]
-        ratio = f"{base / mine:.2f}x" if base else "-"
-        print(
-            f"| {label} | {mine:.1f} | {seconds[1]:.1f} | {ratio} | "
-            f"{low / mine:.2f}-{high / mine:.2f}x |"
-        )
+        ratio = f"{bases[size] / mine:.2f}x" if size in bases else "-"
+        issue = f"{low / mine:.2f}-{high / mine:.2f}x" if size == "example" else "-"
+        footage = "256x256 example" if size == "example" else size
+        print(f"| {label} | {footage} | {mine:.1f} | {seconds[1]:.1f} | {ratio} | {issue} |")

@@ -198,6 +198,17 @@ def read_frames(folder):
     return np.stack([imageio.imread(os.path.join(folder, n)) for n in names])
 
 
+def long_video(path, frames=600):
+    """The tiny demo's driving video (8 frames of 320x240) repeated to ``frames`` frames."""
+    from modules.app.video import VideoWriter
+
+    source = imageio.mimread(demo("tiny-vox") / "driving.mp4")
+    with VideoWriter(path, 25) as writer:
+        for i in range(frames):
+            writer.append(source[i % len(source)])
+    return str(path)
+
+
 def tiny_run(tmp_path, *flags, driving=None, output=None):
     """run.py on the tiny vox model and its demo inputs; returns the output path."""
     output = output or tmp_path / "out.mp4"

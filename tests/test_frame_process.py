@@ -8,15 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
-from helpers import ROOT, demo, model_args
+from helpers import ROOT, demo, long_video, model_args
 
 from modules.app import frame_process
-from modules.app.boxes import crop
-from modules.app.images import resize_frame
-from modules.app.video import VideoReader, VideoWriter
+from modules.app.framing import Framing
+from modules.app.pipeline import Animation, Settings
+from modules.app.video import VideoReader
 from modules.errors import InputError
 
 DRIVING = str(demo("tiny-vox") / "driving.mp4")  # 8 frames of 320x240
@@ -60,13 +61,12 @@ def cmdline(pid):
 
 
 def thread_batches(path, start, stop, box, frame_shape, batch_size):
-    """The reading thread's recipe (``Animation.batches``)."""
+    """What the reading thread hands over: ``Animation.batches`` (which reads only the models'
+    frame shape, and the settings)."""
+    models = types.SimpleNamespace(frame_shape=frame_shape)
+    settings = Settings(batch_size=batch_size, framing=Framing(driving_box=box) if box else None)
     with VideoReader(path) as reader:
-        frames = [
-            resize_frame(crop(frame, box) if box else frame, frame_shape).astype(np.float32)
-            for frame in reader.frames(start, stop)
-        ]
-    return [np.stack(frames[i : i + batch_size]) for i in range(0, len(frames), batch_size)]
+        return list(Animation(models, settings).batches(reader, start, stop))
 
 
 @pytest.mark.parametrize(
@@ -131,13 +131,7 @@ def test_closing_before_the_end_ends_the_child():
 @pytest.fixture(scope="module")
 def long_driving(tmp_path_factory):
     """600 frames of 320x240: many more than the ring holds."""
-    path = tmp_path_factory.mktemp("long") / "long.mp4"
-    with VideoReader(DRIVING) as reader:
-        frames = list(reader)
-    with VideoWriter(path, 25) as writer:
-        for i in range(600):
-            writer.append(frames[i % len(frames)])
-    return str(path)
+    return long_video(tmp_path_factory.mktemp("long") / "long.mp4")
 
 
 def test_the_child_ends_when_its_parent_dies(long_driving):

@@ -8,10 +8,9 @@ import subprocess
 import sys
 import time
 
-import imageio.v2 as imageio
 import pytest
+from helpers import long_video
 
-from modules.app.video import VideoWriter
 from modules.atomic import temp_beside
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,14 +24,6 @@ MODEL = [
     "--checkpoint",
     os.path.join(TINY, "tiny-vox-cpk.pth.tar"),
 ]
-
-
-def long_video(path, frames=600):
-    source = imageio.mimread(os.path.join(TINY, "demo", "driving.mp4"))
-    with VideoWriter(path, 25) as writer:
-        for i in range(frames):
-            writer.append(source[i % len(source)])
-    return str(path)
 
 
 def start(script, *args):

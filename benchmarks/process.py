@@ -180,8 +180,9 @@ def whole_process(workdir, original=None, repeats=3):
             return original_argv(original, checkpoint, driving, output)
 
         label = "original demo.py --cpu (torch, measured here)"
+        env = original_env(workdir)
         for size in ("example", large):
-            runs.append((label, size, demo, original, original_env(workdir)))
+            runs.append((label, size, demo, original, env))
     # testlite.py's packed weights (modules/app/weight_cache.py) in the benchmark's folder
     ours = dict(os.environ, XDG_CACHE_HOME=os.path.join(workdir, "cache"))
     for label, script in commands(workdir, checkpoint):

@@ -14,6 +14,7 @@ satisfied by an empty stand-in when ffmpeg-python is not installed.
 
 import importlib.util
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -104,16 +105,13 @@ def commands(workdir, checkpoint):
     return found
 
 
-def timed(argv, repeats, cwd=ROOT, env=None):
-    """Smallest wall time of ``repeats`` runs of ``argv`` (a failure raises)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stderr[-2000:]}")
-        best = min(best, time.perf_counter() - start)
-    return best
+def timed(argv, cwd=ROOT, env=None):
+    """Wall time of one run of ``argv`` (a failure raises)."""
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stderr[-2000:]}")
+    return time.perf_counter() - start
 
 
 def original_argv(original, checkpoint, driving, output):
@@ -164,7 +162,8 @@ def original_env(workdir):
 
 
 def whole_process(workdir, original=None, repeats=3):
-    """Prints a markdown table of the whole-process seconds (best of ``repeats``)."""
+    """Prints a markdown table of the whole-process seconds: the best of ``repeats`` runs of
+    each command, taken in turn with every other command's, and the 32-frame median."""
     checkpoint = write_checkpoint(workdir)
     large = "x".join(map(str, LARGE))
     videos = {
@@ -193,22 +192,40 @@ def whole_process(workdir, original=None, repeats=3):
         runs.append((label, "example", argv, ROOT, ours))
         if label == "testlite.py --quantize dynamic":
             runs.append((label, large, argv, ROOT, ours))
-    rows = []
-    for label, size, argv, cwd, env in runs:
-        seconds = {n: timed(argv(videos[n, size]), repeats, cwd, env) for n in FRAMES}
-        rows.append((label, size, seconds))
-        print(f"measured {label} on {size} footage", flush=True)
-    bases = {size: seconds[32] for label, size, seconds in rows if label.startswith("original")}
+    # Round robin: every row's runs are spread over the whole measurement, so a change in
+    # the machine's load (other jobs, turbo, page cache) reaches every row alike.
+    times = {(i, n): [] for i in range(len(runs)) for n in FRAMES}
+    for repeat in range(repeats):
+        for i, (_, size, argv, cwd, env) in enumerate(runs):
+            for n in FRAMES:
+                times[i, n].append(timed(argv(videos[n, size]), cwd, env))
+        print(f"measured round {repeat + 1} of {repeats}", flush=True)
+    rows = [
+        (label, size, {n: min(times[i, n]) for n in FRAMES}, statistics.median(times[i, 32]))
+        for i, (label, size, *_) in enumerate(runs)
+    ]
+    bases = {
+        size: (seconds[32], median)
+        for label, size, seconds, median in rows
+        if label.startswith("original")
+    }
     low, high = ORIGINAL_32_FRAMES_SECONDS
     print(
-        "\n| whole process, --relative --adapt_scale | footage | 32 frames (s) | "
-        "first frame: 1-frame video (s) "
-        f"| vs original, 32 frames | vs issue 12's original ({low}-{high} s) |"
+        f"\n| whole process, --relative --adapt_scale, best of {repeats} runs taken in turn "
+        "| footage | 32 frames (s) | median (s) | first frame: 1-frame video (s) "
+        "| vs original, 32 frames: best, median "
+        f"| vs issue 12's original ({low}-{high} s) |"
     )
-    print("|---|---|---|---|---|---|")
-    for label, size, seconds in rows:
+    print("|---|---|---|---|---|---|---|")
+    for label, size, seconds, median in rows:
         mine = seconds[32]
-        ratio = f"{bases[size] / mine:.2f}x" if size in bases else "-"
+        if size in bases:
+            ratio = f"{bases[size][0] / mine:.2f}x, {bases[size][1] / median:.2f}x"
+        else:
+            ratio = "-"
         issue = f"{low / mine:.2f}-{high / mine:.2f}x" if size == "example" else "-"
         footage = "256x256 example" if size == "example" else size
-        print(f"| {label} | {footage} | {mine:.1f} | {seconds[1]:.1f} | {ratio} | {issue} |")
+        print(
+            f"| {label} | {footage} | {mine:.1f} | {median:.1f} | {seconds[1]:.1f} "
+            f"| {ratio} | {issue} |"
+        )

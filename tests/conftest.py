@@ -1,6 +1,7 @@
 """The fixtures the tests share; the helpers they import are in tests/helpers.py."""
 
 import os
+import signal
 import sys
 
 import pytest
@@ -18,6 +19,21 @@ def cache_home(tmp_path_factory):
         del os.environ["XDG_CACHE_HOME"]
     else:
         os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def terminal_signals():
+    """A run started in the background by a shell without job control (``nohup ... &``)
+    begins with SIGINT and SIGHUP ignored, and every script the tests start would inherit
+    that (an ignored signal stays ignored across exec). The signal tests send them as a
+    terminal does, to scripts that must see them: here they have their usual handlers."""
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGHUP: signal.SIG_DFL}
+    ignored = [s for s in defaults if signal.getsignal(s) == signal.SIG_IGN]
+    for s in ignored:
+        signal.signal(s, defaults[s])
+    yield
+    for s in ignored:
+        signal.signal(s, signal.SIG_IGN)
 
 
 @pytest.fixture(autouse=True)

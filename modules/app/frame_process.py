@@ -3,11 +3,11 @@
 LiteRT's ``CompiledModel`` (testlite.py) keeps Python's GIL for the whole of each model call,
 so the pipeline's reading thread, which resizes frames with skimage (about 0.06 s a 1280x720
 frame on the reference machine), would only run between calls. Here a child Python process
-reads the video with ``VideoReader``, crops each frame to ``--driving_box`` and resizes it with
-``resize_frame``, as the thread does, and writes float32 batches into a ring of ``SLOTS``
-batches that both processes map. The parent copies a batch out and frees its slot between
-model calls: a few system calls a batch, which wait for no model. The frames are the
-thread's, bit for bit (tests/test_frame_process.py).
+reads the video with ``VideoReader`` and makes each frame with ``images.driving_frame`` (the
+``--driving_box`` crop, then ``resize_frame``), as the thread does, and writes float32
+batches into a ring of ``SLOTS`` batches that both processes map. The parent copies a batch
+out and frees its slot between model calls: a few system calls a batch, which wait for no
+model. The frames are the thread's, bit for bit (tests/test_frame_process.py).
 
 Messages, child to parent: a little-endian int32 per batch, its number of frames (0: the
 end; -1 or -2: an ``InputError`` or another error, followed by the length and the UTF-8 text
@@ -180,8 +180,7 @@ def _produce(job, messages, acks):
     import threading
     import warnings
 
-    from modules.app.boxes import crop
-    from modules.app.images import resize_frame
+    from modules.app.images import driving_frame
     from modules.app.video import VideoReader
 
     # skimage.transform (0.3 s to import) loads while ffmpeg opens the video.
@@ -196,8 +195,7 @@ def _produce(job, messages, acks):
         for frame in reader.frames(job["start"], job["stop"]):
             while filled == 0 and sent - freed == SLOTS:  # the next slot is still in use
                 freed += len(_read_or_leave(acks))
-            frame = crop(frame, box) if box else frame
-            slots[sent % SLOTS, filled] = resize_frame(frame, frame_shape)  # .astype(float32)
+            slots[sent % SLOTS, filled] = driving_frame(frame, box, frame_shape)
             filled += 1
             if filled == batch_size:
                 os.write(messages, _INT.pack(filled))

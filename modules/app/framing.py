@@ -3,7 +3,7 @@
 
 The boxes are chosen once, before any model loads: the source image's from its faces (or
 ``--source_box``), the driving video's from the faces of its frames (or ``--driving_box``).
-The pipeline then asks a Framing for the source crops, each driving frame's crop, and (with
+The pipeline then asks a Framing for the source crops and its driving box, and (with
 ``--paste_back``) the full-size frame with every animated crop pasted back.
 """
 
@@ -63,9 +63,6 @@ class Framing:
 
         image = rgb(image)
         return [crop(image, box) for box in self.source_boxes] if self.source_boxes else [image]
-
-    def driving(self, frame):
-        return crop(frame, self.driving_box) if self.driving_box else frame
 
     def compose(self, image, predictions):
         """uint8 frames: the full source with each face's prediction ([B, H, W, 3] in

@@ -14,6 +14,7 @@ import warnings
 import imageio
 import numpy as np
 
+from modules.app.boxes import crop
 from modules.app.probe import check_file
 from modules.errors import InputError
 
@@ -42,6 +43,14 @@ def resize_frame(frame, frame_shape=(256, 256)):
     if used < 3:
         img = np.repeat(img, 3, axis=-1)
     return img
+
+
+def driving_frame(frame, box, frame_shape):
+    """A driving video's frame as the models take it: cropped to ``box`` (x, y, w, h; None:
+    whole), resized as ``resize_frame``, float32. The pipeline's reading thread and its frame
+    process (modules/app/frame_process.py) both make their frames with it."""
+    frame = crop(frame, box) if box else frame
+    return resize_frame(frame, frame_shape).astype(np.float32)
 
 
 def image_header(path):

@@ -19,7 +19,7 @@ import numpy as np
 from skimage import img_as_ubyte
 
 from modules.app import frame_process, interrupt
-from modules.app.images import load_image, resize_frame
+from modules.app.images import driving_frame, load_image, resize_frame
 from modules.app.integrity import DecodeCheck
 from modules.app.sources import ModelSource
 from modules.app.video import VideoReader, VideoWriter
@@ -167,7 +167,7 @@ class Animation:
         that hold the GIL while they run, when frames need resizing; to use in a ``with``
         block, which ends the thread or the process."""
         stop = self.settings.frames if stop is None else stop
-        box = self.settings.framing.driving_box if self.settings.framing else None
+        box = self.driving_box
         width, height = reader.size
         resizing = box is not None or (height, width) != tuple(self.models.frame_shape)
         if getattr(self.models, "holds_gil", False) and resizing and frame_process.available():
@@ -176,13 +176,17 @@ class Animation:
             )
         return contextlib.closing(prefetch(self.batches(reader, start, stop)))
 
+    @property
+    def driving_box(self):
+        """The box each driving frame is cropped to (None: whole frames)."""
+        return self.settings.framing.driving_box if self.settings.framing else None
+
     def batches(self, reader, start, stop):
         """Resized float32 driving frames in batches of ``batch_size``."""
+        box, shape = self.driving_box, self.models.frame_shape
         batch = []
         for frame in reader.frames(start, stop):
-            if self.settings.framing:
-                frame = self.settings.framing.driving(frame)
-            batch.append(resize_frame(frame, self.models.frame_shape).astype(np.float32))
+            batch.append(driving_frame(frame, box, shape))
             if len(batch) == self.settings.batch_size:
                 yield np.stack(batch)
                 batch = []

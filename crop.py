@@ -1,16 +1,16 @@
 """Finds the faces of a video and writes each one, cropped and scaled, as its own clip with
-its audio: the job of the original's crop-video.py, which only printed ffmpeg commands.
+its audio.
 
     python crop.py --input VIDEO --output DIR
 """
 
-from modules.app import cli, clips
+import os
 
+from modules.app import cli, commands
 
-@cli.main_guard
-def main(argv=None):
-    return clips.main("crop.py", __doc__.split("\n\n")[0], argv)
-
+# config/, checkpoint/, saved_models/, tflite/ ... of this checkout, from any working directory.
+cli.set_home(os.path.dirname(os.path.abspath(__file__)))
+main = commands.crop_main
 
 if __name__ == "__main__":
     cli.exit_fast(main)

@@ -3,7 +3,9 @@
 # the npm registry and Debian's packages). README.md's install command; .ci/run runs it.
 set -euo pipefail
 cd "$(dirname "$0")"
-python -m pip install -r requirements.txt -r requirements-test.txt
+# The core (requirements.txt), every extra of pyproject.toml (faces, ray, onnx) and the tests'.
+extras=$(python -c 'import tomllib; e = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; print(" ".join(sorted({p for v in e.values() for p in v})))')
+python -m pip install -r requirements.txt -r requirements-test.txt $extras
 
 # The TF.js converter (build.py --tfjs) in an environment of its own: tensorflowjs 4.22 needs
 # an older TensorFlow than the project's (see requirements-tfjs.txt).

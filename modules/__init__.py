@@ -9,7 +9,7 @@ __all__ = ["load_model"]
 
 def __getattr__(name):
     if name == "load_model":
-        from modules.convert.model import load_model
+        from .convert.model import load_model
 
         return load_model
     raise AttributeError(f"module 'modules' has no attribute {name!r}")

@@ -8,8 +8,8 @@ attributes, so that leaf layer names are the checkpoint's key prefixes.
 import keras
 import tensorflow as tf
 
-from modules.layers import BatchNorm2d, Conv2d, Prebuilt
-from modules.ops import avg_pool_2x2
+from .layers import BatchNorm2d, Conv2d, Prebuilt
+from .ops import avg_pool_2x2
 
 
 def child(prefix, name):

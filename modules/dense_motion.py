@@ -8,10 +8,10 @@ Internally the K + 1 motions (background first) sit on an axis after the pixels,
 import keras
 import tensorflow as tf
 
-from modules.blocks import Hourglass, child
-from modules.jacobian import inverse_2x2, matmul_2x2, matvec_2x2
-from modules.layers import AntiAliasInterpolation2d, Conv2d, Prebuilt
-from modules.ops import grid_sample, kp2gaussian, make_coordinate_grid
+from .blocks import Hourglass, child
+from .jacobian import inverse_2x2, matmul_2x2, matvec_2x2
+from .layers import AntiAliasInterpolation2d, Conv2d, Prebuilt
+from .ops import grid_sample, kp2gaussian, make_coordinate_grid
 
 
 class DenseMotionNetwork(Prebuilt, keras.layers.Layer):

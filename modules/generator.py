@@ -3,10 +3,10 @@
 import keras
 import tensorflow as tf
 
-from modules.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
-from modules.dense_motion import DenseMotionNetwork
-from modules.layers import Conv2d, Prebuilt
-from modules.ops import grid_sample_2d, resize_bilinear
+from .blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
+from .dense_motion import DenseMotionNetwork
+from .layers import Conv2d, Prebuilt
+from .ops import grid_sample_2d, resize_bilinear
 
 
 class OcclusionAwareGenerator(Prebuilt, keras.Model):

@@ -3,9 +3,9 @@
 import keras
 import tensorflow as tf
 
-from modules.blocks import Hourglass
-from modules.layers import AntiAliasInterpolation2d, Conv2d, Prebuilt
-from modules.ops import make_coordinate_grid
+from .blocks import Hourglass
+from .layers import AntiAliasInterpolation2d, Conv2d, Prebuilt
+from .ops import make_coordinate_grid
 
 
 class KPDetector(Prebuilt, keras.Model):

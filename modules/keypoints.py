@@ -2,8 +2,8 @@
 
 import tensorflow as tf
 
-from modules.hull import convex_hull_area
-from modules.jacobian import inverse_2x2, matmul_2x2
+from .hull import convex_hull_area
+from .jacobian import inverse_2x2, matmul_2x2
 
 
 def _on(flag):

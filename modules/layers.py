@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from modules.ops import (
+from .ops import (
     anti_alias_kernel,
     space_to_depth_conv,
     upsample_nearest_2x,

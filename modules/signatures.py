@@ -10,8 +10,8 @@ import inspect
 
 import tensorflow as tf
 
-from modules.keypoints import process_kp
-from modules.layers import fast_convolutions
+from .keypoints import process_kp
+from .layers import fast_convolutions
 
 FLAGS = ("use_relative_movement", "use_relative_jacobian", "adapt_movement_scale")
 

@@ -1,37 +1,89 @@
 """The command line of run.py, test.py and testlite.py: the same flags and the same pipeline;
 each script only says where its three models come from."""
 
+import argparse
 import os
 import sys
+import textwrap
 import time
 import warnings
 
-from modules.app import cli, framing, modes
-from modules.app.pipeline import DEFAULT_BATCH_SIZE
-from modules.errors import UsageError
-from modules.export.contract import PRECISIONS
+from ..errors import UsageError
+from ..export.contract import PRECISIONS
+from . import cli, framing, modes
+from .pipeline import DEFAULT_BATCH_SIZE
 
 DEFAULT_SOURCE = os.path.join("example", "source.png")
 DEFAULT_DRIVING = os.path.join("example", "driving.mp4")
 
 
-def parser(prog, description):
-    """The flags every script takes (demo.py's names, with the older TF port's as aliases)."""
-    p = cli.ArgumentParser(prog=prog, description=description)
+EXAMPLES = """examples:
+  {prog} --source_image me.jpg --driving_video talk.mp4 --crop --relative --adapt_scale --audio
+  {prog} --model vox --relative --adapt_scale --output frames/ --frames 50"""
+
+
+def parser(prog, description, backend=None):
+    """The flags every script takes (demo.py's names, with the older TF port's as aliases),
+    grouped as ``--help`` shows them; ``backend`` adds its model flags."""
+    p = cli.ArgumentParser(
+        prog=prog,
+        description=textwrap.fill(description, 79),
+        epilog=EXAMPLES.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", default="vox", help="model NAME (default: vox)")
-    p.add_argument(
+    if backend is not None:
+        backend.add_flags(p)
+    inputs = p.add_argument_group("input")
+    inputs.add_argument(
         "--source_image",
         default=None,
         metavar="PATH",
         help=f"source image (default: {DEFAULT_SOURCE})",
     )
-    p.add_argument(
+    inputs.add_argument(
         "--driving_video",
         default=None,
         metavar="PATH",
         help=f"driving video (default: {DEFAULT_DRIVING})",
     )
-    p.add_argument(
+    inputs.add_argument(
+        "--frames", type=int, default=None, metavar="N", help="animate only the first N frames"
+    )
+    inputs.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop with an error when the driving video is damaged (default: warn and go on)",
+    )
+    motion = p.add_argument_group("motion")
+    motion.add_argument(
+        "--relative",
+        action="store_true",
+        help="relative keypoint motion (and jacobians), as demo.py --relative",
+    )
+    motion.add_argument(
+        "--adapt_scale",
+        "--adapt",
+        dest="adapt_scale",
+        action="store_true",
+        help="scale the motion by the ratio of the keypoints' convex hull areas",
+    )
+    motion.add_argument(
+        "--best_frame",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start relative motion from driving frame N (animate backward and "
+        "forward from it, as demo.py)",
+    )
+    motion.add_argument(
+        "--find_best_frame",
+        action="store_true",
+        help="use the driving frame whose keypoints best match the source's",
+    )
+    framing.add_flags(p.add_argument_group("faces"))
+    output = p.add_argument_group("output")
+    output.add_argument(
         "--output",
         "--result_video",
         dest="output",
@@ -41,35 +93,16 @@ def parser(prog, description):
         ".mov .mkv .avi); a path ending in / (or a folder) gets PNG frames "
         "(default: result.mp4); with --mode, the output folder (default: log/NAME)",
     )
-    p.add_argument(
-        "--relative",
-        action="store_true",
-        help="relative keypoint motion (and jacobians), as demo.py --relative",
-    )
-    p.add_argument(
-        "--adapt_scale",
-        "--adapt",
-        dest="adapt_scale",
-        action="store_true",
-        help="scale the motion by the ratio of the keypoints' convex hull areas",
-    )
-    p.add_argument(
-        "--best_frame",
-        type=int,
-        default=None,
-        metavar="N",
-        help="start relative motion from driving frame N (animate backward and "
-        "forward from it, as demo.py)",
-    )
-    p.add_argument(
-        "--find_best_frame",
-        action="store_true",
-        help="use the driving frame whose keypoints best match the source's",
-    )
-    p.add_argument(
+    output.add_argument(
         "--audio", action="store_true", help="copy the driving video's audio track into the output"
     )
-    p.add_argument(
+    output.add_argument(
+        "--side_by_side",
+        action="store_true",
+        help="write source | driving | result with the keypoints drawn",
+    )
+    performance = p.add_argument_group("performance")
+    performance.add_argument(
         "--batch_size",
         "--batchsize",
         dest="batch_size",
@@ -78,31 +111,22 @@ def parser(prog, description):
         metavar="N",
         help=f"frames per model call (default: {DEFAULT_BATCH_SIZE})",
     )
-    p.add_argument(
-        "--frames", type=int, default=None, metavar="N", help="animate only the first N frames"
-    )
-    p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
-    p.add_argument(
-        "--side_by_side",
-        action="store_true",
-        help="write source | driving | result with the keypoints drawn",
-    )
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help="stop with an error when the driving video is damaged (default: warn and go on)",
-    )
-    modes.add_flags(p)
-    framing.add_flags(p)
+    if backend is None or backend.tensorflow:
+        performance.add_argument(
+            "--cpu", action="store_true", help="run on the CPU even when a GPU is available"
+        )
+    else:
+        p.set_defaults(cpu=True)  # LiteRT runs on the CPU
+    modes.add_flags(p.add_argument_group("dataset modes (the original's run.py --mode)"))
     return p
 
 
 def check(args):
     """Flags that do not go together, and inputs that are missing, before any model loads.
     Returns the expected number of frames (None if unknown)."""
-    from modules.app.images import check_image
-    from modules.app.integrity import DecodeCheck
-    from modules.app.video import VideoReader, check_output
+    from .images import check_image
+    from .integrity import DecodeCheck
+    from .video import VideoReader, check_output
 
     modes.reject_mode_flags(args)
     args.output = args.output or "result.mp4"
@@ -124,8 +148,8 @@ def check(args):
         warnings.warn(
             "--adapt_scale only changes relative motion; add --relative for it to have an effect"
         )
-    args.source_image = args.source_image or os.path.join(cli.ROOT, DEFAULT_SOURCE)
-    args.driving_video = args.driving_video or os.path.join(cli.ROOT, DEFAULT_DRIVING)
+    args.source_image = args.source_image or cli.home(DEFAULT_SOURCE)
+    args.driving_video = args.driving_video or cli.home(DEFAULT_DRIVING)
     check_image(args.source_image)  # header only: a large photo is decoded once, later
     with VideoReader(args.driving_video) as reader:
         total = reader.num_frames
@@ -144,33 +168,33 @@ def check(args):
     return min(total, args.frames or total) if total else args.frames
 
 
-def main(prog, description, add_flags, load_models, argv=None, check_models=None, tensorflow=True):
-    """Parses ``argv``, checks flags, inputs, output and (``check_models(args)``) the model
-    files before TensorFlow is imported, loads the models with ``load_models(args)`` and
-    animates. ``tensorflow=False`` (testlite.py: LiteRT needs none) leaves TensorFlow
+def main(backend, argv=None, prog=None):
+    """Parses ``argv``, checks flags, inputs, output and (``backend.check``) the model files
+    before TensorFlow is imported, loads the models with ``backend.load`` and animates.
+    A backend without ``tensorflow`` (testlite.py: LiteRT needs none) leaves TensorFlow
     unimported unless a step needs it (face detection, --find_best_frame), which saves
     about 3 s of start-up. Otherwise it is imported here, right after the checks: importing
-    it later, in run.py's or test.py's ``load_models``, measured 0.25-0.4 s slower."""
+    it later, in ``backend.load``, measured 0.25-0.4 s slower."""
     warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
-    p = parser(prog, description)
-    add_flags(p)
+    prog = prog or backend.name
+    p = parser(prog, backend.doc, backend)
     args = p.parse_args(argv)
     if args.mode:
-        return modes.main(prog, args, load_models, modes.config_of(args))
+        return modes.main(prog, args, backend.load, modes.config_of(args))
+    began = time.perf_counter()
     total = check(args)
-    if check_models:
-        check_models(args)
-    if args.cpu:
+    backend.check(args)
+    if args.cpu and backend.tensorflow:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-    if tensorflow:
+    if backend.tensorflow:
         cli.import_tensorflow()
     from tqdm import tqdm
 
-    from modules.app.pipeline import Animation, Settings
+    from .pipeline import Animation, Settings
 
     faces = framing.from_args(args)  # finds the faces before any model loads
     with cli.quiet():
-        models = load_models(args)
+        models = backend.load(args)
     settings = Settings(
         relative=args.relative,
         adapt_scale=args.adapt_scale,
@@ -192,7 +216,11 @@ def main(prog, description, add_flags, load_models, argv=None, check_models=None
     if animation.damage:  # after the progress bar, on a line of its own
         warnings.warn(f"{animation.damage}; the animation used what decoded (--strict: stop)")
     seconds = time.perf_counter() - start
-    print(f"{count} frames in {seconds:.1f} s ({count / seconds:.2f} frames/s) -> {args.output}")
+    whole = time.perf_counter() - began
+    cli.say(
+        f"{count} frames in {seconds:.1f} s ({count / seconds:.2f} frames/s; "
+        f"{whole:.1f} s in all) -> {args.output}"
+    )
     return 0
 
 

@@ -4,8 +4,8 @@ import os
 import subprocess
 import warnings
 
-from modules.app.probe import check_file, ffmpeg_arg, ffmpeg_exe, video_stream_info
-from modules.atomic import discard, temp_beside
+from ..atomic import discard, temp_beside
+from .probe import check_file, ffmpeg_arg, ffmpeg_exe, video_stream_info
 
 # audio codecs each container takes as they are, and what to encode to otherwise
 AUDIO_COPY = {

@@ -4,7 +4,7 @@ arithmetic (IoU, union, growing a face box into a square crop).
 A box is a tuple ``(x, y, w, h)`` of ints in pixels: ``x`` the left column, ``y`` the top row.
 """
 
-from modules.errors import InputError, UsageError
+from ..errors import InputError, UsageError
 
 
 def parse_box(text, flag):

@@ -14,18 +14,57 @@ import signal
 import sys
 import tempfile
 
-from modules.app import interrupt
-from modules.errors import FommError, InputError, UsageError
-from modules.runtime import exact_float32
+from ..errors import FommError, InputError, UsageError
+from ..runtime import exact_float32
+from . import interrupt
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIG_DIR = os.path.join(ROOT, "config")
-CHECKPOINT_DIR = os.path.join(ROOT, "checkpoint")
-SAVED_MODELS_DIR = os.path.join(ROOT, "saved_models")
-TFLITE_DIR = os.path.join(ROOT, "tflite")
-ONNX_DIR = os.path.join(ROOT, "onnx")
-TFJS_DIR = os.path.join(ROOT, "tfjs")
-WEB_MODELS_DIR = os.path.join(ROOT, "web", "models")
+# The folder of config/, checkpoint/, saved_models/, tflite/, ...: the working directory, or
+# the checkout when a top-level script (run.py, ...) says so with set_home.
+_home = None
+# The original's eight configs, inside the installed package (fomm_tf/configs/); a checkout
+# has them in its config/ folder instead.
+PACKAGED_CONFIG_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"
+)
+
+
+def set_home(folder):
+    """Makes ``folder`` the place of config/, checkpoint/, saved_models/, ... instead of the
+    working directory (the top-level scripts give their checkout)."""
+    global _home
+    _home = os.path.abspath(folder)
+
+
+def home(*parts):
+    """A path in the working directory (or the folder given to ``set_home``)."""
+    return os.path.join(_home or os.getcwd(), *parts)
+
+
+def saved_models_dir():
+    return home("saved_models")
+
+
+def tflite_dir():
+    return home("tflite")
+
+
+def onnx_dir():
+    return home("onnx")
+
+
+def tfjs_dir():
+    return home("tfjs")
+
+
+def web_models_dir():
+    return home("web", "models")
+
+
+def config_dirs():
+    """config/ of the working directory (or home), then the package's own configs."""
+    return [home("config"), PACKAGED_CONFIG_DIR]
+
+
 DOWNLOAD_HINT = (
     "the published checkpoints are linked from the original's README "
     "(github.com/AliaksandrSiarohin/first-order-model); put them in checkpoint/"
@@ -46,10 +85,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def config_path(name):
     """``config/NAME-256.yaml`` (or ``config/NAME.yaml`` when NAME already has the size)."""
-    for candidate in (f"{name}-256.yaml", f"{name}.yaml"):
-        path = os.path.join(CONFIG_DIR, candidate)
-        if os.path.isfile(path):
-            return path
+    for folder in config_dirs():
+        for candidate in (f"{name}-256.yaml", f"{name}.yaml"):
+            path = os.path.join(folder, candidate)
+            if os.path.isfile(path):
+                return path
     known = ", ".join(model_names()) or "none"
     raise UsageError(
         f"no config for model '{name}' in config/ (known models: {known}); "
@@ -60,7 +100,7 @@ def config_path(name):
 def checkpoint_path(name, required=True):
     """``checkpoint/NAME-cpk.pth.tar``, else ``checkpoint/NAME.pth.tar``."""
     for candidate in (f"{name}-cpk.pth.tar", f"{name}.pth.tar"):
-        path = os.path.join(CHECKPOINT_DIR, candidate)
+        path = home("checkpoint", candidate)
         if os.path.isfile(path):
             return path
     if required:
@@ -90,12 +130,13 @@ def check_folder(folder, path):
 
 def model_names():
     """The models that have a config in config/: ``vox`` for ``vox-256.yaml``."""
-    names = []
-    for entry in sorted(os.listdir(CONFIG_DIR)) if os.path.isdir(CONFIG_DIR) else []:
-        if entry.endswith(".yaml"):
-            stem = entry[: -len(".yaml")]
-            names.append(stem[: -len("-256")] if stem.endswith("-256") else stem)
-    return names
+    names = set()
+    for folder in config_dirs():
+        for entry in os.listdir(folder) if os.path.isdir(folder) else []:
+            if entry.endswith(".yaml"):
+                stem = entry[: -len(".yaml")]
+                names.add(stem[: -len("-256")] if stem.endswith("-256") else stem)
+    return sorted(names)
 
 
 def main_guard(main):
@@ -103,10 +144,10 @@ def main_guard(main):
     SIGTERM and SIGHUP exit 130, 143 and 129 (modules/app/interrupt.py); never a traceback."""
 
     @functools.wraps(main)
-    def run(argv=None):
+    def run(argv=None, *more):
         previous = interrupt.install()
         try:
-            result = main(argv)
+            result = main(argv, *more)
             interrupt.check()  # a signal whose exception native code swallowed
         except KeyboardInterrupt as error:
             # The handlers stay: a second signal must not break the exit.
@@ -133,6 +174,17 @@ def interrupted(signum):
     what = f"interrupted ({signal.Signals(signum).name})" if signum else "interrupted"
     print(f"{what}; nothing was written in place of existing files", file=sys.stderr)
     sys.exit(128 + (signum or signal.SIGINT))
+
+
+def say(line):
+    """Prints a script's closing line. With stdout closed early (``| head``) the line is
+    lost, not the run: the output is already in place."""
+    try:
+        print(line, flush=True)
+    except (BrokenPipeError, ValueError):
+        # Later flushes (at exit) would fail again: send what is left nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def exit_fast(main):

@@ -9,10 +9,15 @@ writes every clip at once.
 import os
 import sys
 
-from modules.app import cli
-from modules.app.boxes import crop, grow
-from modules.app.tracking import Tracker
-from modules.errors import InputError, UsageError
+from ..errors import InputError, UsageError
+from . import cli
+from .boxes import crop, grow
+from .tracking import Tracker
+
+DESCRIPTION = (
+    "Finds the faces of a video and writes each one, cropped and scaled, as its own clip with "
+    "its audio: the job of the original's crop-video.py, which only printed ffmpeg commands."
+)
 
 
 def image_shape(text):
@@ -65,8 +70,8 @@ def parser(prog, description):
 def find_tracks(path, tracker, progress=None):
     """Every kept track of the video at ``path``, in order of their first frame, and the
     number of frames."""
-    from modules.app.faces import detect_faces
-    from modules.app.video import VideoReader
+    from .faces import detect_faces
+    from .video import VideoReader
 
     tracks, count = [], 0
     with VideoReader(path) as reader:
@@ -85,9 +90,9 @@ def write_clips(path, clips, shape, progress=None):
     of the same frames."""
     from skimage import img_as_ubyte
 
-    from modules.app.images import resize_frame
-    from modules.app.probe import has_audio
-    from modules.app.video import VideoReader, VideoWriter
+    from .images import resize_frame
+    from .probe import has_audio
+    from .video import VideoReader, VideoWriter
 
     with VideoReader(path) as reader:
         fps = reader.fps
@@ -129,7 +134,7 @@ def main(prog, description, argv=None):
         raise UsageError(f"--output {args.output} is a file; give a folder for the clips")
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-    from modules.app.video import VideoReader
+    from .video import VideoReader
 
     with VideoReader(args.input) as reader:
         size, total = reader.size, reader.num_frames

@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 
-from modules.app.frames import is_video
-from modules.convert.config import read_yaml
-from modules.errors import ConfigError, UsageError
+from ..convert.config import read_yaml
+from ..errors import ConfigError, UsageError
+from .frames import is_video
 
 # The original's Visualizer defaults (logger.py), used where a config has no visualizer_params.
 VISUALIZER_DEFAULTS = {"kp_size": 5, "draw_border": False, "colormap": "gist_rainbow"}

@@ -14,9 +14,12 @@ import resource
 import sys
 import time
 
-from modules.errors import FommError, UsageError
+from ..errors import FommError, UsageError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The package ('fomm_tf' installed, 'modules' in a checkout) and the folder that holds it.
+PACKAGE = __package__.split(".")[0]
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(PACKAGE_DIR)
 # Ray's object store on a local cluster: results pass through it one at a time.
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
@@ -46,7 +49,7 @@ def peak_mib():
 def run_serial(jobs, make_worker, report, started=lambda: None):
     """Runs ``jobs`` here with one ``make_worker()``; ``started()`` once the models are loaded,
     ``report(job, result, error)`` after each job."""
-    from modules.app import cli
+    from . import cli
 
     with cli.quiet():
         worker = make_worker()
@@ -73,7 +76,7 @@ class RayWorker:
 
     def start(self):
         """None when the models are loaded, else the error's line."""
-        from modules.app import cli
+        from . import cli
 
         try:
             cli.import_tensorflow()
@@ -115,7 +118,7 @@ def start_ray(address, workers):
             # The code travels with the job; models and dataset are read by path on each node.
             ray.init(
                 address=address,
-                runtime_env={"py_modules": [os.path.join(ROOT, "modules")], "env_vars": QUIET_ENV},
+                runtime_env={"py_modules": [PACKAGE_DIR], "env_vars": QUIET_ENV},
                 **options,
             )
         except (ConnectionError, RuntimeError, ValueError) as error:
@@ -193,6 +196,6 @@ def _send_code_of(*values):
             value = value.func
         name = getattr(value, "__module__", None) or ""
         path = os.path.abspath(getattr(sys.modules.get(name), "__file__", None) or "/")
-        if name not in ("", "__main__") and not name.startswith("modules."):
+        if name not in ("", "__main__") and not name.startswith(PACKAGE + "."):
             if path.startswith(ROOT + os.sep):
                 ray.cloudpickle.register_pickle_by_value(sys.modules[name])

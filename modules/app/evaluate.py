@@ -20,11 +20,11 @@ import tempfile
 import imageio
 import numpy as np
 
-from modules.app.frames import read_frames
-from modules.app.pipeline import named, prefetch, take
-from modules.app.video import VideoWriter
-from modules.app.visualize import Visualizer
-from modules.atomic import write_file
+from ..atomic import write_file
+from .frames import read_frames
+from .pipeline import named, prefetch, take
+from .video import VideoWriter
+from .visualize import Visualizer
 
 FOLDERS = {"reconstruction": "reconstruction", "animate": "animation"}
 # imageio.mimsave's default frame rate, which the original's visualizations have.
@@ -127,7 +127,7 @@ class Worker:
     def visualize(self, source, kp_source, driving, kp_driving, kp_norm, out):
         """The Visualizer's frames of one batch (generator outputs as the original's ``out``
         holds them: ``deformed`` is the source warped by the upsampled deformation)."""
-        from modules import ops
+        from .. import ops
 
         height, width = source.shape[1:3]
         prediction = out["prediction"]

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from modules.app.boxes import iou
+from .boxes import iou
 
 # Frames are downscaled to this longest side before detection (crop-video.py used 640): the
 # time grows with the pixels, and a face that is still 20 pixels wide after it is found.
@@ -32,7 +32,7 @@ _detector = None
 def _mtcnn():
     global _detector
     if _detector is None:
-        from modules.app.cli import import_tensorflow
+        from .cli import import_tensorflow
 
         import_tensorflow()  # quietly, before mtcnn imports it
         from mtcnn import MTCNN

@@ -29,12 +29,14 @@ import tempfile
 
 import numpy as np
 
-from modules.app import interrupt
-from modules.errors import InputError
+from ..errors import InputError
+from . import interrupt
 
 SLOTS = 2  # batches the child may be ahead, as the reading thread's queue
 _INT = struct.Struct("<i")
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The child imports this module by name: 'fomm_tf' when installed, 'modules' in a checkout.
+_PACKAGE = __package__.split(".")[0]
+_PATH_ENTRY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def available():
@@ -69,7 +71,10 @@ class FrameProcess:
             messages=messages_out,
             acks=acks_in,
         )
-        code = f"import sys; sys.path.insert(0, {_ROOT!r}); from modules.app import frame_process"
+        code = (
+            f"import sys; sys.path.insert(0, {_PATH_ENTRY!r}); "
+            f"from {_PACKAGE}.app import frame_process"
+        )
         self.child = None
         try:
             self.child = subprocess.Popen(
@@ -180,8 +185,8 @@ def _produce(job, messages, acks):
     import threading
     import warnings
 
-    from modules.app.images import driving_frame
-    from modules.app.video import VideoReader
+    from .images import driving_frame
+    from .video import VideoReader
 
     # skimage.transform (0.3 s to import) loads while ffmpeg opens the video.
     threading.Thread(target=importlib.import_module, args=("skimage.transform",)).start()

@@ -14,7 +14,7 @@ import imageio
 import numpy as np
 from skimage import img_as_float32
 
-from modules.errors import InputError
+from ..errors import InputError
 
 VIDEO_FILES = (".mp4", ".mov", ".gif")
 STRIP_FILES = (".png", ".jpg")

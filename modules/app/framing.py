@@ -9,8 +9,8 @@ The pipeline then asks a Framing for the source crops and its driving box, and (
 
 import dataclasses
 
-from modules.app.boxes import check_inside, crop, grow, join, parse_box
-from modules.errors import InputError, UsageError
+from ..errors import InputError, UsageError
+from .boxes import check_inside, crop, grow, join, parse_box
 
 # crop-video.py's --increase default: the face box grows by this much of its size per side.
 INCREASE = 0.1
@@ -59,7 +59,7 @@ class Framing:
 
     def sources(self, image):
         """The source crops to animate (uint8), one per face."""
-        from modules.app.faces import rgb
+        from .faces import rgb
 
         image = rgb(image)
         return [crop(image, box) for box in self.source_boxes] if self.source_boxes else [image]
@@ -69,8 +69,8 @@ class Framing:
         [0, 1], one per source box) pasted back."""
         import numpy as np
 
-        from modules.app.faces import rgb
-        from modules.app.paste import paste
+        from .faces import rgb
+        from .paste import paste
 
         frames = []
         for i in range(len(predictions[0])):
@@ -84,7 +84,7 @@ class Framing:
 def check_flags(args, driving_size):
     """Flags that do not go together, and boxes that do not fit their input (before
     TensorFlow loads). ``driving_size``: the driving video's (width, height)."""
-    from modules.app.images import image_header, load_image
+    from .images import image_header, load_image
 
     for flag in ("source_box", "driving_box"):
         if getattr(args, flag) is not None:
@@ -111,9 +111,9 @@ def check_flags(args, driving_size):
 def from_args(args):
     """The Framing the flags ask for (None when no flag asks for one); finds faces where
     needed, in the driving frames that are animated (``--frames``)."""
-    from modules.app.faces import rgb
-    from modules.app.images import load_image
-    from modules.app.video import VideoReader
+    from .faces import rgb
+    from .images import load_image
+    from .video import VideoReader
 
     if not (args.crop or args.source_box or args.driving_box):
         return None
@@ -131,7 +131,7 @@ def from_args(args):
 
 def source_faces(image, path, every=False):
     """The grown boxes of the largest face (``every``: of all faces) of the source image."""
-    from modules.app.faces import detect_faces
+    from .faces import detect_faces
 
     faces = detect_faces(image)
     if not faces:
@@ -148,7 +148,7 @@ def driving_face(reader, frames=None):
     the face's boxes over the clip (here on up to DRIVING_SAMPLES frames spread over it),
     grown by INCREASE and made square. The face is the largest one of the first sampled frame
     that has one, followed by overlap on the later samples."""
-    from modules.app.faces import best_match, detect_faces
+    from .faces import best_match, detect_faces
 
     total = frames or reader.num_frames or DRIVING_SAMPLES
     step = max(1, total // DRIVING_SAMPLES)

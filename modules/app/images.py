@@ -14,9 +14,9 @@ import warnings
 import imageio
 import numpy as np
 
-from modules.app.boxes import crop
-from modules.app.probe import check_file
-from modules.errors import InputError
+from ..errors import InputError
+from .boxes import crop
+from .probe import check_file
 
 MAX_PIXELS = 200_000_000  # 200 Mpx: resizing one at the limit needs about 4 GB
 # Colour modes imageio would hand over as they are but that are not RGB, grey or grey/RGB +

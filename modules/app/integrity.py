@@ -14,8 +14,8 @@ import re
 import subprocess
 import threading
 
-from modules.app.probe import ffmpeg_arg
-from modules.errors import InputError
+from ..errors import InputError
+from .probe import ffmpeg_arg
 
 _FRAME = re.compile(rb"frame=\s*(\d+)")
 

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from modules.app.cli import quiet
+from .cli import quiet
 
 IN_MEMORY = ":memory"  # XNNPACK's name for a cache that lives as long as the model
 
@@ -74,7 +74,7 @@ class LiteModel:
 
     def metadata(self, name):
         """The JSON value of the file's metadata ``name`` (``modules.export.metadata``)."""
-        from modules.export.metadata import read_metadata
+        from ..export.metadata import read_metadata
 
         return self.read(lambda flatbuffer: read_metadata(flatbuffer, name))
 

@@ -12,9 +12,9 @@ import io
 import os
 import sys
 
-from modules.app import cli
-from modules.atomic import write_file
-from modules.errors import UsageError
+from ..atomic import write_file
+from ..errors import UsageError
+from . import cli
 
 LOSSES_CSV = "losses.csv"  # OUT/reconstruction/losses.csv: name, frames, l1 of each video
 NOT_IN_MODES = ("source_image", "driving_video", "best_frame", "frames")
@@ -63,14 +63,14 @@ def add_flags(p):
 
 def check(args, config):
     """Flags that do not fit the dataset modes; the jobs, resolved before any model loads."""
-    from modules.app.dataset import (
+    from .dataset import (
         config_relative,
         dataset_videos,
         load_params,
         random_pairs,
         read_pairs,
     )
-    from modules.app.evaluate import Job
+    from .evaluate import Job
 
     for flag in NOT_IN_MODES + NOT_IN_MODES_SWITCHES:
         if getattr(args, flag):
@@ -124,7 +124,7 @@ def normalization(args, params):
 
 def make_worker(load_models, args, mode, visualizer, video_format, norm, batch_size):
     """The models and the Worker, built where the jobs run (this process or a Ray worker)."""
-    from modules.app.evaluate import Worker
+    from .evaluate import Worker
 
     return Worker(load_models(args), mode, visualizer, video_format, norm, batch_size)
 
@@ -152,9 +152,9 @@ def main(prog, args, load_models, config):
     import numpy as np
     from tqdm import tqdm
 
-    from modules.app.distributed import run_ray, run_serial
-    from modules.app.evaluate import FOLDERS, is_done, write_result
-    from modules.app.video import check_output
+    from .distributed import run_ray, run_serial
+    from .evaluate import FOLDERS, is_done, write_result
+    from .video import check_output
 
     params, jobs = check(args, config)
     # Workers may run elsewhere (another folder, another machine): they get absolute paths,

@@ -18,13 +18,13 @@ import threading
 import numpy as np
 from skimage import img_as_ubyte
 
-from modules.app import frame_process, interrupt
-from modules.app.images import driving_frame, load_image, resize_frame
-from modules.app.integrity import DecodeCheck
-from modules.app.sources import ModelSource
-from modules.app.video import VideoReader, VideoWriter
-from modules.app.visualize import side_by_side
-from modules.errors import InputError
+from ..errors import InputError
+from . import frame_process, interrupt
+from .images import driving_frame, load_image, resize_frame
+from .integrity import DecodeCheck
+from .sources import ModelSource
+from .video import VideoReader, VideoWriter
+from .visualize import side_by_side
 
 # From benchmarks/bench.py on the 2-core reference machine (README: Speed): batch 4 is as fast
 # as batch 1 or faster on every target.
@@ -228,10 +228,10 @@ class BestFrame:
     to the source's. ``index`` and ``keypoints`` (batch 1) are the best frame so far."""
 
     def __init__(self, kp_source):
-        from modules.app.cli import import_tensorflow
+        from .cli import import_tensorflow
 
         import_tensorflow()  # quietly: testlite.py has not loaded it
-        from modules.hull import convex_hull_area
+        from ..hull import convex_hull_area
 
         self.hull_area = convex_hull_area
         self.target = normalized_shape(kp_source["value"][0], convex_hull_area)

@@ -7,7 +7,7 @@ import subprocess
 
 import imageio_ffmpeg
 
-from modules.errors import InputError
+from ..errors import InputError
 
 
 def check_file(path, what):

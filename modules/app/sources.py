@@ -13,15 +13,15 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from modules.errors import UsageError
-from modules.export.contract import (
+from ..errors import UsageError
+from ..export.contract import (
     MODULES,
     SAVED_MODEL_FORMS,
     onnx_path,
     signature_stems,
     tflite_path,
 )
-from modules.numpy_model import NumpyModel
+from ..numpy_model import NumpyModel
 
 Arrays = dict[str, np.ndarray]
 
@@ -109,8 +109,8 @@ def device_note(path, build_hint):
     """A one-line note when the SavedModel at ``path`` was traced for another kind of device
     than this machine's (build.py --savedmodel_device), else None. SavedModels without the
     record (``SAVED_MODEL_FORMS``), or with an unreadable one, get no note."""
-    from modules.atomic import read_record
-    from modules.layers import DEVICE_FORMS, device_kind
+    from ..atomic import read_record
+    from ..layers import DEVICE_FORMS, device_kind
 
     try:
         forms = tuple(read_record(os.path.join(path, SAVED_MODEL_FORMS))["fast_convolutions"])
@@ -139,8 +139,8 @@ class LiteModels(NumpyModel):
     holds_gil = True  # CompiledModel.run_by_index does not release it (README: Speed II)
 
     def __init__(self, directory, build_hint, num_threads=None, weight_cache=None):
-        from modules.app.litert import IN_MEMORY, LiteModel
-        from modules.export.contract import HARDCODED_FLAGS_METADATA
+        from ..export.contract import HARDCODED_FLAGS_METADATA
+        from .litert import IN_MEMORY, LiteModel
 
         num_threads = num_threads or os.cpu_count() or 1
         functions, input_shapes = {}, {}

@@ -11,7 +11,7 @@ crop-video.py).
 
 import dataclasses
 
-from modules.app.boxes import iou, join
+from .boxes import iou, join
 
 
 @dataclasses.dataclass

@@ -12,11 +12,11 @@ import imageio
 import imageio_ffmpeg
 import numpy as np
 
-from modules.app import cli
-from modules.app.audio import AUDIO_COPY, add_audio
-from modules.app.probe import check_file, ffmpeg_arg, video_stream_info
-from modules.atomic import discard, temp_beside
-from modules.errors import InputError
+from ..atomic import discard, temp_beside
+from ..errors import InputError
+from . import cli
+from .audio import AUDIO_COPY, add_audio
+from .probe import check_file, ffmpeg_arg, video_stream_info
 
 # What imageio.v2.get_reader(path) hands to its ffmpeg plugin, as demo.py did. Always ffmpeg (not
 # pillow for .gif), so frames are rgb24 and fps is known.

@@ -72,7 +72,7 @@ def colormap(name):
 
         cmap = matplotlib.colormaps[name]
     except (ImportError, KeyError):
-        from modules.errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(
             f"unknown visualizer_params.colormap '{name}': gist_rainbow is built in, other "

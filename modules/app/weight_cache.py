@@ -27,8 +27,8 @@ import json
 import os
 import shutil
 
-from modules.app.litert import IN_MEMORY
-from modules.atomic import discard, read_record, temp_beside, write_file
+from ..atomic import discard, read_record, temp_beside, write_file
+from .litert import IN_MEMORY
 
 WEIGHTS, IDENTITY = "weights.xnnpack", "identity.json"
 HEADROOM = 256 * 2**20  # XNNPACK aborts the process when a write fails: never fill a disk

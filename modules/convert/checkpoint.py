@@ -15,10 +15,10 @@ import re
 
 import numpy as np
 
-from modules.convert.pickle_guard import LimitExceeded, RefusedGlobal, UnsupportedType
-from modules.convert.tensors import CopyBudget, materialize
-from modules.convert.torch_files import MAX_INFLATED_BYTES, load_legacy, load_zip
-from modules.errors import CheckpointError
+from ..errors import CheckpointError
+from .pickle_guard import LimitExceeded, RefusedGlobal, UnsupportedType
+from .tensors import CopyBudget, materialize
+from .torch_files import MAX_INFLATED_BYTES, load_legacy, load_zip
 
 
 def _load_numpy(f):

@@ -10,7 +10,7 @@ import os
 
 import yaml
 
-from modules.errors import ConfigError
+from ..errors import ConfigError
 
 
 def _integer(value):

@@ -5,15 +5,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import tensorflow as tf
 
-from modules.convert.checkpoint import read_state_dicts
-from modules.convert.config import load_config
-from modules.convert.weights import load_state_dict
-from modules.generator import OcclusionAwareGenerator
-from modules.keypoint_detector import KPDetector
-from modules.layers import DEVICE_FORMS, TFLITE_FORMS, device_kind
-from modules.numpy_model import NumpyModel
-from modules.runtime import exact_float32
-from modules.signatures import Signatures
+from ..generator import OcclusionAwareGenerator
+from ..keypoint_detector import KPDetector
+from ..layers import DEVICE_FORMS, TFLITE_FORMS, device_kind
+from ..numpy_model import NumpyModel
+from ..runtime import exact_float32
+from ..signatures import Signatures
+from .checkpoint import read_state_dicts
+from .config import load_config
+from .weights import load_state_dict
 
 
 def build_models(config):

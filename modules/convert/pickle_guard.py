@@ -18,7 +18,7 @@ import io
 import pickle
 import pickletools
 
-from modules.errors import CheckpointError
+from ..errors import CheckpointError
 
 # Limits, far above what an FOMM checkpoint needs (the tiny-vox fixture has vox's layers and
 # optimizer states: 76 KB of pickle, 21 000 opcodes, nesting 8, a tree of 15 000 nodes).

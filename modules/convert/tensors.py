@@ -13,7 +13,7 @@ import pickle
 
 import numpy as np
 
-from modules.convert.pickle_guard import MAX_DEPTH, LimitExceeded, UnsupportedType
+from .pickle_guard import MAX_DEPTH, LimitExceeded, UnsupportedType
 
 # torch.<Name>Storage (and torch.cuda.<Name>Storage: the published checkpoints were saved from GPU).
 _STORAGE_DTYPES = {

@@ -18,7 +18,7 @@ import zipfile
 
 import numpy as np
 
-from modules.convert.pickle_guard import (
+from .pickle_guard import (
     MAX_PICKLE_BYTES,
     LimitExceeded,
     PlainUnpickler,
@@ -26,7 +26,7 @@ from modules.convert.pickle_guard import (
     checked_pickle,
     short,
 )
-from modules.convert.tensors import ALLOWED, Storages, storage_type
+from .tensors import ALLOWED, Storages, storage_type
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001

@@ -8,8 +8,8 @@ kernel's OIHW -> HWIO, picked by rank.
 
 import numpy as np
 
-from modules.errors import WeightError
-from modules.layers import AntiAliasInterpolation2d, BatchNorm2d, Conv2d
+from ..errors import WeightError
+from ..layers import AntiAliasInterpolation2d, BatchNorm2d, Conv2d
 
 LEAVES = (AntiAliasInterpolation2d, BatchNorm2d, Conv2d)
 

@@ -8,9 +8,9 @@ keep the signature names, and every batch dimension stays dynamic.
 
 import logging
 
-from modules.errors import ExportError
-from modules.export.contract import onnx_path, signature_stems
-from modules.export.savedmodel import frozen_function, signature_functions
+from ..errors import ExportError
+from .contract import onnx_path, signature_stems
+from .savedmodel import frozen_function, signature_functions
 
 # Opset 17 is what onnxruntime 1.32, onnxruntime-web and onnxruntime-node all run; the
 # gather inside grid_sample converts to GatherND there.

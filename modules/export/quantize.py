@@ -15,7 +15,7 @@ import re
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
-from modules.errors import ExportError
+from ..errors import ExportError
 
 # Weight tensors are named after the Keras layer path, under a scope for signatures that call
 # the whole model: 'bottleneck.r0_1/bottleneck.r0.conv1_1/Conv2D', 'generator_1/up_blocks.0_1/...'.

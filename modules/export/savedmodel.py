@@ -9,9 +9,9 @@ from tensorflow.python.framework.convert_to_constants import (
     convert_variables_to_constants_v2,
 )
 
-from modules.atomic import replacing
-from modules.export.contract import MODULES, SAVED_MODEL_FORMS
-from modules.signatures import named_function
+from ..atomic import replacing
+from ..signatures import named_function
+from .contract import MODULES, SAVED_MODEL_FORMS
 
 
 def signature_functions(signatures, module):

@@ -17,9 +17,9 @@ import os
 import subprocess
 import tempfile
 
-from modules.atomic import replacing
-from modules.errors import ExportError
-from modules.export.contract import signature_stems, tfjs_dir
+from ..atomic import replacing
+from ..errors import ExportError
+from .contract import signature_stems, tfjs_dir
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV = os.path.join(PROJECT, ".venv-tfjs")
@@ -51,7 +51,7 @@ def _tiled_source(function, source_names):
     removes the addition of zeros, shape change included), so the tiling is made explicit."""
     import tensorflow as tf
 
-    from modules.signatures import named_function
+    from ..signatures import named_function
 
     names = inspect.signature(function.python_function).parameters
     specs = dict(zip(names, function.input_signature))
@@ -73,7 +73,7 @@ def _tiled_source(function, source_names):
 
 def tfjs_functions(signatures, module):
     """Signature key -> tf.function as converted for TF.js."""
-    from modules.export.savedmodel import signature_functions
+    from .savedmodel import signature_functions
 
     functions = signature_functions(signatures, module)
     if module == "generator":

@@ -13,17 +13,17 @@ import tempfile
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 
-from modules.errors import ExportError
-from modules.export.contract import (
+from ..errors import ExportError
+from .contract import (
     HARDCODED_FLAGS_METADATA,
     MODULES,
     QUANTIZED_MODULES,
     tflite_path,
 )
-from modules.export.gpu import gpu_section
-from modules.export.metadata import add_metadata, read_metadata
-from modules.export.quantize import keep_int8_only
-from modules.export.savedmodel import frozen_function, signature_functions
+from .gpu import gpu_section
+from .metadata import add_metadata, read_metadata
+from .quantize import keep_int8_only
+from .savedmodel import frozen_function, signature_functions
 
 
 def convert_tflite(signatures, module, quantize=None):

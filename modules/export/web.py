@@ -15,9 +15,9 @@ float16 mode). The keypoint detector stays float32, as in the quantized TF Lite 
 import json
 import os
 
-from modules.atomic import replacing, write_file
-from modules.errors import InputError
-from modules.export.contract import (
+from ..atomic import replacing, write_file
+from ..errors import InputError
+from .contract import (
     QUANTIZED_MODULES,
     WEB_FILES,
     WEB_FORMAT,
@@ -87,7 +87,7 @@ def io_names(model_bytes):
 
 def onnx_models(model):
     """role -> serialized float32 ONNX model, for every model the page runs."""
-    from modules.export.onnx import convert_onnx
+    from .onnx import convert_onnx
 
     return {
         role: convert_onnx(model.portable_signatures, module, signature)

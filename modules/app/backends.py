@@ -1,0 +1,200 @@
+"""Where the three models come from: the one thing that differs between run.py (Keras models
+from a config and a checkpoint), test.py (SavedModels) and testlite.py (TF Lite models).
+
+A backend adds its flags to the scripts' parser (``add_flags``), checks its model files
+before TensorFlow is imported (``check``) and loads the models (``load``) as a model source
+(modules/app/sources.py). The scripts and ``Animator`` (modules/animator.py) share them.
+"""
+
+from ..export.contract import QUANTIZATIONS, build_hint, build_name, saved_model_dir, tflite_dir
+from . import animate, cli
+
+
+class Backend:
+    """The protocol: ``name`` (the script), ``doc`` (its one-line description),
+    ``tensorflow`` (whether it needs TensorFlow imported before it loads)."""
+
+    name = ""
+    doc = ""
+    tensorflow = True
+
+    def add_flags(self, parser):
+        """Adds this backend's flags to the scripts' parser (a group of its own)."""
+
+    def check(self, args):
+        """Checks the model files named by ``args``; raises a FommError before TensorFlow."""
+
+    def load(self, args):
+        """The model source (kp_detector, process_kp, encode_source, animate_encoded)."""
+        raise NotImplementedError
+
+
+class Keras(Backend):
+    name = "run.py"
+    doc = (
+        "Animates a source image with a driving video using the Keras models, built from the "
+        "config and loaded from the original's checkpoint."
+    )
+
+    def add_flags(self, parser):
+        group = parser.add_argument_group("model (Keras, from the original's checkpoint)")
+        group.add_argument(
+            "--config",
+            "--config_path",
+            dest="config",
+            metavar="PATH",
+            help="config file (default: config/NAME-256.yaml)",
+        )
+        group.add_argument(
+            "--checkpoint",
+            "--checkpoint_path",
+            dest="checkpoint",
+            metavar="PATH",
+            help="checkpoint (default: checkpoint/NAME-cpk.pth.tar or NAME.pth.tar)",
+        )
+        group.add_argument(
+            "--loadwithtorch",
+            action="store_true",
+            help="read the checkpoint with torch.load instead of the built-in reader",
+        )
+        animate.add_precision_flag(group)
+        self.reading = None
+
+    def check(self, args):
+        """Checks the config and checkpoint, then starts reading the checkpoint in a thread:
+        it overlaps the TensorFlow import that follows (about 0.5 s of a short run)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..convert.checkpoint import check_checkpoint_file, read_state_dicts
+        from ..convert.config import load_config
+
+        load_config(args.config or cli.config_path(args.model))
+        path = args.checkpoint or cli.checkpoint_path(args.model)
+        check_checkpoint_file(path)
+        self.reading = None
+        if not args.loadwithtorch:
+            reader = ThreadPoolExecutor(max_workers=1)
+            self.reading = reader.submit(read_state_dicts, path)
+            reader.shutdown(wait=False)  # its one thread ends with the read
+
+    def load(self, args):
+        from ..convert.model import load_model
+        from ..runtime import skip_graph_optimizer
+
+        skip_graph_optimizer()
+        reading, self.reading = getattr(self, "reading", None), None
+        model = load_model(
+            args.config or cli.config_path(args.model),
+            args.checkpoint or cli.checkpoint_path(args.model),
+            use_torch=args.loadwithtorch,
+            precision=args.precision,
+            state_dicts=reading.result() if reading else None,
+        )
+        model.trace_in_background()
+        return model
+
+
+class SavedModel(Backend):
+    name = "test.py"
+    doc = (
+        "Animates a source image with a driving video using the SavedModels that build.py "
+        "wrote (saved_models/NAME/)."
+    )
+
+    def add_flags(self, parser):
+        group = parser.add_argument_group("model (SavedModels from build.py)")
+        group.add_argument(
+            "--saved_models",
+            default=cli.saved_models_dir(),
+            metavar="DIR",
+            help="where build.py wrote the SavedModels (default: saved_models/)",
+        )
+        animate.add_precision_flag(group)
+
+    @staticmethod
+    def precision(args):
+        return None if args.precision == "float32" else args.precision
+
+    def hint(self, args):
+        return build_hint(args.model, precision=self.precision(args))
+
+    def folder(self, args):
+        """saved_models/NAME/, or saved_models/NAME-bfloat16/ for --precision bfloat16."""
+        name = build_name(args.model, self.precision(args))
+        folder = saved_model_dir(args.saved_models, name)
+        return animate.model_folder(folder, args.model, "SavedModels", self.hint(args))
+
+    def check(self, args):
+        from .sources import saved_model_paths
+
+        saved_model_paths(self.folder(args), self.hint(args))
+
+    def load(self, args):
+        from ..runtime import skip_graph_optimizer
+        from .sources import SavedModels
+
+        skip_graph_optimizer()
+        return SavedModels(self.folder(args), self.hint(args))
+
+
+class Lite(Backend):
+    name = "testlite.py"
+    doc = (
+        "Animates a source image with a driving video using the TF Lite models that build.py "
+        "wrote (tflite/NAME/, or tflite/NAME-float16/ and tflite/NAME-dynamic/ with "
+        "--quantize), on LiteRT."
+    )
+    # LiteRT needs no TensorFlow: about 3 s of start-up saved unless a step needs it.
+    tensorflow = False
+
+    def add_flags(self, parser):
+        group = parser.add_argument_group("model (TF Lite models from build.py, on LiteRT)")
+        group.add_argument(
+            "--tflite",
+            default=cli.tflite_dir(),
+            metavar="DIR",
+            help="where build.py wrote the TF Lite models (default: tflite/)",
+        )
+        group.add_argument(
+            "--quantize",
+            choices=QUANTIZATIONS,
+            help="use the quantized models of build.py --quantize MODE",
+        )
+        group.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            metavar="N",
+            help="LiteRT threads (default: one per core)",
+        )
+        group.add_argument(
+            "--weight_cache",
+            metavar="DIR",
+            help="keep XNNPACK's packed weights here between runs, about the models' size "
+            "(default: $XDG_CACHE_HOME/fomm-tf/xnnpack, or ~/.cache/fomm-tf/xnnpack)",
+        )
+        group.add_argument(
+            "--no_weight_cache",
+            action="store_true",
+            help="pack the weights in memory on every run instead",
+        )
+
+    def folder(self, args):
+        folder = tflite_dir(args.tflite, args.model, args.quantize)
+        hint = build_hint(args.model, args.quantize)
+        return animate.model_folder(folder, args.model, "TF Lite models", hint)
+
+    def check(self, args):
+        from .sources import tflite_paths
+
+        tflite_paths(self.folder(args), build_hint(args.model, args.quantize))
+        if args.weight_cache and not args.no_weight_cache:  # the default falls back to memory
+            cli.check_folder(args.weight_cache, args.weight_cache)
+
+    def load(self, args):
+        from .sources import LiteModels
+        from .weight_cache import WeightCache
+
+        hint = build_hint(args.model, args.quantize)
+        cache = None if args.no_weight_cache else WeightCache(args.weight_cache)
+        return LiteModels(self.folder(args), hint, num_threads=args.threads, weight_cache=cache)

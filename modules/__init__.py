@@ -1,10 +1,13 @@
-"""TensorFlow / Keras port of the First Order Motion Model (Siarohin et al., NeurIPS 2019).
+"""TensorFlow / Keras port of the First Order Motion Model (Siarohin et al., NeurIPS 2019),
+installed as the package ``fomm_tf`` (a checkout imports it as ``modules``).
 
-``from modules import load_model``; TensorFlow is imported only when the models are asked for,
-so that the scripts can check their inputs and fail fast without it.
+``from fomm_tf import Animator`` animates images (modules/animator.py), ``VideoWriter`` writes
+frames to a video file; ``load_model`` gives the Keras models themselves. TensorFlow is
+imported only when models are asked for, so that the scripts can check their inputs and fail
+fast without it.
 """
 
-__all__ = ["load_model"]
+__all__ = ["Animator", "VideoWriter", "load_model"]
 
 
 def __getattr__(name):
@@ -12,4 +15,12 @@ def __getattr__(name):
         from .convert.model import load_model
 
         return load_model
-    raise AttributeError(f"module 'modules' has no attribute {name!r}")
+    if name == "Animator":
+        from .animator import Animator
+
+        return Animator
+    if name == "VideoWriter":
+        from .app.video import VideoWriter
+
+        return VideoWriter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

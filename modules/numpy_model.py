@@ -28,6 +28,13 @@ class NumpyModel:
         self.has_jacobian = "kp_source_jacobian" in keypoints
 
     def _call(self, name, inputs):
+        for key in ("image", "source_image"):
+            if key in inputs and not _is_float(inputs[key]):
+                raise ValueError(
+                    f"{name}: {key} is {inputs[key].dtype}; the models take float32 images in "
+                    f"[0, 1] (divide uint8 frames by 255, or use fomm_tf.Animator, which takes "
+                    f"them as they are)"
+                )
         out = self._functions[name](**{k: np.asarray(v, np.float32) for k, v in inputs.items()})
         return {k: np.asarray(v) for k, v in out.items()}
 
@@ -52,3 +59,13 @@ class NumpyModel:
     def animate_encoded(self, **inputs):
         """``encode_source``'s outputs and the keypoints -> as ``generator``."""
         return self._call("animate_encoded", inputs)
+
+
+def _is_float(value):
+    """Whether an array or tensor holds floats (a uint8 image would be taken as 0-255)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(value).dtype
+    if hasattr(dtype, "is_floating"):  # a TensorFlow dtype
+        return dtype.is_floating
+    return np.issubdtype(dtype, np.floating)

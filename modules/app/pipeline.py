@@ -87,43 +87,10 @@ class Animation:
                 audio_from=driving_path if s.audio else None,
                 audio_seconds=s.frames / reader.fps if s.frames and s.audio else None,
             ) as writer,
-            # Entered before the source is encoded, which a frame process's start overlaps.
-            self.driving_batches(reader, 0) as driving_batches,
         ):
-            crops = s.framing.sources(source_uint8) if s.framing else [source_uint8]
-            sources = [self.prepare_source(crop) for crop in crops]
-            source, kp_source, encoded = sources[0]
-            kp_initial = self.initial_keypoints(reader, kp_source)
-            source_view = img_as_ubyte(source[0]) if s.side_by_side else None
             count = 0
             with Encoder(writer) as encoder:
-                for driving in driving_batches:
-                    interrupt.check()  # in case a model call swallowed a signal's exception
-                    kp_driving, kp_norm, prediction = self.animate_batch(
-                        driving, encoded, kp_source, kp_initial
-                    )
-                    if kp_initial is None:
-                        kp_initial = take(kp_driving, 0)
-                    frames = img_as_ubyte(prediction)
-                    if s.framing and s.framing.paste_back:  # every other face, pasted back
-                        others = [
-                            self.animate_batch(driving, more, kp, kp_initial)[2]
-                            for _, kp, more in sources[1:]
-                        ]
-                        frames = s.framing.compose(source_uint8, [prediction, *others])
-                    if s.side_by_side:
-                        frames = [
-                            side_by_side_frame(
-                                source_view,
-                                kp_source,
-                                driving[i],
-                                kp_driving,
-                                frames[i],
-                                kp_norm,
-                                i,
-                            )
-                            for i in range(len(frames))
-                        ]
+                for frames in self.batches_of(source_uint8, reader):
                     encoder.put(frames)
                     count += len(frames)
                     if progress:
@@ -135,6 +102,41 @@ class Animation:
             # Before the writer puts the output in place; the caller prints the warning.
             self.damage = decode_check.check(s.strict)
         return count, reader.fps
+
+    def batches_of(self, source_uint8, reader):
+        """The animation of ``source_uint8`` (the source image as read, any size) by the
+        frames of ``reader`` (a VideoReader, or ``Frames``): uint8 output frames, a batch at
+        a time."""
+        s = self.settings
+        # Entered before the source is encoded, which a frame process's start overlaps.
+        with self.driving_batches(reader, 0) as driving_batches:
+            crops = s.framing.sources(source_uint8) if s.framing else [source_uint8]
+            sources = [self.prepare_source(crop) for crop in crops]
+            source, kp_source, encoded = sources[0]
+            kp_initial = self.initial_keypoints(reader, kp_source)
+            source_view = img_as_ubyte(source[0]) if s.side_by_side else None
+            for driving in driving_batches:
+                interrupt.check()  # in case a model call swallowed a signal's exception
+                kp_driving, kp_norm, prediction = self.animate_batch(
+                    driving, encoded, kp_source, kp_initial
+                )
+                if kp_initial is None:
+                    kp_initial = take(kp_driving, 0)
+                frames = img_as_ubyte(prediction)
+                if s.framing and s.framing.paste_back:  # every other face, pasted back
+                    others = [
+                        self.animate_batch(driving, more, kp, kp_initial)[2]
+                        for _, kp, more in sources[1:]
+                    ]
+                    frames = s.framing.compose(source_uint8, [prediction, *others])
+                if s.side_by_side:
+                    frames = [
+                        side_by_side_frame(
+                            source_view, kp_source, driving[i], kp_driving, frames[i], kp_norm, i
+                        )
+                        for i in range(len(frames))
+                    ]
+                yield frames
 
     def prepare_source(self, image):
         """(source [1, H, W, 3], its keypoints, its encode_source outputs) of a uint8 image."""
@@ -170,7 +172,8 @@ class Animation:
         box = self.driving_box
         width, height = reader.size
         resizing = box is not None or (height, width) != tuple(self.models.frame_shape)
-        if getattr(self.models, "holds_gil", False) and resizing and frame_process.available():
+        in_child = getattr(self.models, "holds_gil", False) and resizing
+        if in_child and isinstance(reader, VideoReader) and frame_process.available():
             return frame_process.FrameProcess(
                 reader.path, start, stop, box, self.models.frame_shape, self.settings.batch_size
             )
@@ -220,6 +223,25 @@ class Animation:
                 search.add(self.models.kp_detector(image=batch))
         print(f"Best frame: {search.index}")
         return search.keypoints
+
+
+class Frames:
+    """Driving frames given as a sequence of arrays instead of a video file, with what the
+    pipeline reads of a VideoReader: ``frames(start, stop)``, ``size`` and ``path``. Each
+    frame goes through ``check`` (which validates it and may raise ValueError) when read."""
+
+    path = "the driving frames"
+
+    def __init__(self, frames, check):
+        self._frames = frames
+        self._check = check
+        height, width = np.shape(frames[0])[:2]
+        self.size = (width, height)
+
+    def frames(self, start=0, stop=None):
+        stop = len(self._frames) if stop is None else min(stop, len(self._frames))
+        for index in range(start, stop):
+            yield self._check(self._frames[index], f"driving frame {index}")
 
 
 class BestFrame:

@@ -85,6 +85,11 @@ def test_the_package_carries_the_original_configs(installed):
     )
     result = run(installed, script(installed, "fomm-run"), "--model", "vox")
     assert result.returncode == 2
+    assert "no --source_image given, and no example/source.png in " in result.stderr
+    inputs = ["--source_image", str(demo("tiny-vox") / "source.png")]
+    inputs += ["--driving_video", str(demo("tiny-vox") / "driving.mp4")]
+    result = run(installed, script(installed, "fomm-run"), "--model", "vox", *inputs)
+    assert result.returncode == 2
     assert "no checkpoint for model 'vox': expected checkpoint/vox-cpk.pth.tar" in result.stderr
 
 

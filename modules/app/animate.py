@@ -148,8 +148,13 @@ def check(args):
         warnings.warn(
             "--adapt_scale only changes relative motion; add --relative for it to have an effect"
         )
-    args.source_image = args.source_image or cli.home(DEFAULT_SOURCE)
-    args.driving_video = args.driving_video or cli.home(DEFAULT_DRIVING)
+    for flag, default in (("source_image", DEFAULT_SOURCE), ("driving_video", DEFAULT_DRIVING)):
+        if getattr(args, flag) is None:
+            if not os.path.exists(cli.home(default)):  # the installed scripts: no example/
+                raise UsageError(
+                    f"no --{flag} given, and no {default} in {cli.home()}: give --{flag} PATH"
+                )
+            setattr(args, flag, cli.home(default))
     check_image(args.source_image)  # header only: a large photo is decoded once, later
     with VideoReader(args.driving_video) as reader:
         total = reader.num_frames

@@ -2,6 +2,7 @@
 each script only says where its three models come from."""
 
 import argparse
+import dataclasses
 import os
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import warnings
 from ..errors import UsageError
 from ..export.contract import PRECISIONS
 from . import cli, framing, modes
+from .boxes import parse_box
 from .pipeline import DEFAULT_BATCH_SIZE
 
 DEFAULT_SOURCE = os.path.join("example", "source.png")
@@ -121,15 +123,63 @@ def parser(prog, description, backend=None):
     return p
 
 
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One animation the scripts were asked for, as checked values with the defaults filled
+    in; made once after parsing, and read (never the argparse namespace) from then on."""
+
+    model: str
+    source_image: str
+    driving_video: str
+    output: str
+    relative: bool
+    adapt_scale: bool
+    best_frame: int | None
+    find_best_frame: bool
+    batch_size: int
+    frames: int | None
+    side_by_side: bool
+    audio: bool
+    strict: bool
+    crop: bool
+    paste_back: bool
+    multi_face: bool
+    source_box: tuple | None
+    driving_box: tuple | None
+
+    @classmethod
+    def of(cls, args, **resolved):
+        """The request of parsed flags ``args``, with ``resolved`` values in place of theirs."""
+        values = {field.name: getattr(args, field.name) for field in dataclasses.fields(cls)}
+        return cls(**{**values, **resolved})
+
+    def settings(self, framing=None):
+        """The pipeline's settings (modules/app/pipeline.py)."""
+        from .pipeline import Settings
+
+        return Settings(
+            relative=self.relative,
+            adapt_scale=self.adapt_scale,
+            best_frame=self.best_frame,
+            find_best_frame=self.find_best_frame,
+            batch_size=self.batch_size,
+            frames=self.frames,
+            side_by_side=self.side_by_side,
+            audio=self.audio,
+            strict=self.strict,
+            framing=framing,
+        )
+
+
 def check(args):
     """Flags that do not go together, and inputs that are missing, before any model loads.
-    Returns the expected number of frames (None if unknown)."""
+    Returns (the Request, the driving video probed and opened once as a VideoReader, which
+    the caller closes, and the expected number of frames or None)."""
     from .images import check_image
     from .integrity import DecodeCheck
     from .video import VideoReader, check_output
 
     modes.reject_mode_flags(args)
-    args.output = args.output or "result.mp4"
     if args.best_frame is not None and args.find_best_frame:
         raise UsageError(
             "--best_frame and --find_best_frame both choose the starting frame; give one of them"
@@ -148,29 +198,41 @@ def check(args):
         warnings.warn(
             "--adapt_scale only changes relative motion; add --relative for it to have an effect"
         )
+    inputs = {}
     for flag, default in (("source_image", DEFAULT_SOURCE), ("driving_video", DEFAULT_DRIVING)):
-        if getattr(args, flag) is None:
+        inputs[flag] = getattr(args, flag)
+        if inputs[flag] is None:
             if not os.path.exists(cli.home(default)):  # the installed scripts: no example/
                 raise UsageError(
                     f"no --{flag} given, and no {default} in {cli.home()}: give --{flag} PATH"
                 )
-            setattr(args, flag, cli.home(default))
-    check_image(args.source_image)  # header only: a large photo is decoded once, later
-    with VideoReader(args.driving_video) as reader:
+            inputs[flag] = cli.home(default)
+    for flag in ("source_box", "driving_box"):
+        if getattr(args, flag) is not None:
+            inputs[flag] = parse_box(getattr(args, flag), f"--{flag}")
+    request = Request.of(args, output=args.output or "result.mp4", **inputs)
+    check_image(request.source_image)  # header only: a large photo is decoded once, later
+    reader = VideoReader(request.driving_video)
+    try:
         total = reader.num_frames
-    if args.strict:  # a damaged video is an error: say so before TensorFlow loads
-        DecodeCheck(args.driving_video, args.frames, reader.fps).check(strict=True)
-    if args.best_frame is not None and total is not None and args.best_frame >= total:
-        raise UsageError(
-            f"--best_frame {args.best_frame} is past the end of '{args.driving_video}' "
-            f"(it declares {total} frames; frames count from 0)"
-        )
-    for flag in ("source_image", "driving_video"):
-        if os.path.exists(args.output) and os.path.samefile(args.output, getattr(args, flag)):
-            raise UsageError(f"--output {args.output} is the --{flag}; choose another output path")
-    check_output(args.output)
-    framing.check_flags(args, reader.size)
-    return min(total, args.frames or total) if total else args.frames
+        if request.strict:  # a damaged video is an error: say so before TensorFlow loads
+            DecodeCheck(reader.path, request.frames, reader.fps).check(strict=True)
+        if request.best_frame is not None and total is not None and request.best_frame >= total:
+            raise UsageError(
+                f"--best_frame {request.best_frame} is past the end of "
+                f"'{request.driving_video}' (it declares {total} frames; frames count from 0)"
+            )
+        output = request.output
+        for flag in ("source_image", "driving_video"):
+            if os.path.exists(output) and os.path.samefile(output, getattr(request, flag)):
+                raise UsageError(f"--output {output} is the --{flag}; choose another output path")
+        check_output(output)
+        framing.check_flags(request, reader.size)
+    except BaseException:
+        reader.close()
+        raise
+    total = min(total, request.frames or total) if total else request.frames
+    return request, reader, total
 
 
 def main(backend, argv=None, prog=None):
@@ -187,44 +249,33 @@ def main(backend, argv=None, prog=None):
     if args.mode:
         return modes.main(prog, args, backend.load, modes.config_of(args))
     began = time.perf_counter()
-    total = check(args)
-    backend.check(args)
-    if args.cpu and backend.tensorflow:
-        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-    if backend.tensorflow:
-        cli.import_tensorflow()
-    from tqdm import tqdm
+    request, driving, total = check(args)
+    with driving:
+        backend.check(args)
+        if args.cpu and backend.tensorflow:
+            os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        if backend.tensorflow:
+            cli.import_tensorflow()
+        from tqdm import tqdm
 
-    from .pipeline import Animation, Settings
+        from .pipeline import Animation
 
-    faces = framing.from_args(args)  # finds the faces before any model loads
-    with cli.quiet():
-        models = backend.load(args)
-    settings = Settings(
-        relative=args.relative,
-        adapt_scale=args.adapt_scale,
-        best_frame=args.best_frame,
-        find_best_frame=args.find_best_frame,
-        batch_size=args.batch_size,
-        frames=args.frames,
-        side_by_side=args.side_by_side,
-        audio=args.audio,
-        strict=args.strict,
-        framing=faces,
-    )
-    start = time.perf_counter()
-    with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:
-        animation = Animation(models, settings)
-        count, _ = animation.run(
-            args.source_image, args.driving_video, args.output, progress=bar.update
-        )
+        faces = framing.from_args(request, driving)  # finds the faces before any model loads
+        with cli.quiet():
+            models = backend.load(args)
+        start = time.perf_counter()
+        with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:
+            animation = Animation(models, request.settings(faces))
+            count, _ = animation.run(
+                request.source_image, driving, request.output, progress=bar.update
+            )
     if animation.damage:  # after the progress bar, on a line of its own
         warnings.warn(f"{animation.damage}; the animation used what decoded (--strict: stop)")
     seconds = time.perf_counter() - start
     whole = time.perf_counter() - began
     cli.say(
         f"{count} frames in {seconds:.1f} s ({count / seconds:.2f} frames/s; "
-        f"{whole:.1f} s in all) -> {args.output}"
+        f"{whole:.1f} s in all) -> {request.output}"
     )
     return 0
 

@@ -19,11 +19,13 @@ AUDIO_COPY = {
 AUDIO_ENCODE = {".webm": ["-c:a", "libopus", "-b:a", "96k"]}
 
 
-def add_audio(video_path, audio_source, max_seconds=None, start_seconds=None):
+def add_audio(video_path, audio_source, max_seconds=None, start_seconds=None, info=None):
     """Put the audio track of `audio_source` (the driving video) into `video_path`, in place.
 
     The audio starts at `start_seconds` of the source (crop.py's clips) and is cut to
-    `max_seconds` when given. Returns True when audio was added. When it cannot be (the source
+    `max_seconds` when given; `info` is what `video_stream_info` said of `audio_source`, if
+    it was asked already (the driving video is probed once a run). Returns True when audio
+    was added. When it cannot be (the source
     has no audio, the output is a GIF or PNG frames, ffmpeg fails), this emits a UserWarning
     saying why, returns False and leaves `video_path` as it was.
     """
@@ -36,7 +38,7 @@ def add_audio(video_path, audio_source, max_seconds=None, start_seconds=None):
     if ext not in AUDIO_COPY:
         warnings.warn(f"No audio added: a '{ext}' file cannot hold audio.", stacklevel=2)
         return False
-    audio = video_stream_info(audio_source)["audio"]
+    audio = (info or video_stream_info(audio_source))["audio"]
     if audio is None:
         warnings.warn(f"No audio added: '{audio_source}' has no audio track.", stacklevel=2)
         return False

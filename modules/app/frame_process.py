@@ -53,7 +53,7 @@ class FrameProcess:
     half a second) overlaps what the caller does before it iterates. Iterate once; ``close``
     (or the ``with`` block's end) ends the child."""
 
-    def __init__(self, path, start, stop, box, frame_shape, batch_size):
+    def __init__(self, path, start, stop, box, frame_shape, batch_size, info=None):
         height, width = frame_shape
         self.shape = (SLOTS, batch_size, height, width, 3)
         size = int(np.prod(self.shape)) * 4
@@ -63,6 +63,7 @@ class FrameProcess:
         acks_in, self.acks = os.pipe()
         job = dict(
             path=path,
+            info=info,  # the parent's probe of the video: the child does not probe again
             start=start,
             stop=stop,
             box=[int(v) for v in box] if box else None,
@@ -196,7 +197,7 @@ def _produce(job, messages, acks):
     slots = np.frombuffer(ring, np.float32).reshape(shape)
     box, batch_size, frame_shape = job["box"], shape[1], shape[2:4]
     sent = freed = filled = 0
-    with VideoReader(job["path"]) as reader:
+    with VideoReader(job["path"], job["info"]) as reader:
         for frame in reader.frames(job["start"], job["stop"]):
             while filled == 0 and sent - freed == SLOTS:  # the next slot is still in use
                 freed += len(_read_or_leave(acks))

@@ -10,7 +10,7 @@ The pipeline then asks a Framing for the source crops and its driving box, and (
 import dataclasses
 
 from ..errors import InputError, UsageError
-from .boxes import check_inside, crop, grow, join, parse_box
+from .boxes import check_inside, crop, grow, join
 
 # crop-video.py's --increase default: the face box grows by this much of its size per side.
 INCREASE = 0.1
@@ -83,12 +83,10 @@ class Framing:
 
 def check_flags(args, driving_size):
     """Flags that do not go together, and boxes that do not fit their input (before
-    TensorFlow loads). ``driving_size``: the driving video's (width, height)."""
+    TensorFlow loads). ``args``: a request whose boxes are parsed (``parse_box``);
+    ``driving_size``: the driving video's (width, height)."""
     from .images import image_header, load_image
 
-    for flag in ("source_box", "driving_box"):
-        if getattr(args, flag) is not None:
-            setattr(args, flag, parse_box(getattr(args, flag), f"--{flag}"))
     if args.source_box:
         header = image_header(args.source_image)
         shape = load_image(args.source_image).shape if header is None else header[1::-1]
@@ -108,9 +106,10 @@ def check_flags(args, driving_size):
         raise UsageError("--side_by_side and --paste_back make different videos; give one")
 
 
-def from_args(args):
-    """The Framing the flags ask for (None when no flag asks for one); finds faces where
-    needed, in the driving frames that are animated (``--frames``)."""
+def from_args(args, driving=None):
+    """The Framing the flags (or a request) ask for (None when no flag asks for one); finds
+    faces where needed, in the driving frames that are animated (``--frames``), read from
+    ``driving`` (the run's VideoReader) when given."""
     from .faces import rgb
     from .images import load_image
     from .video import VideoReader
@@ -124,8 +123,11 @@ def from_args(args):
         source_boxes = source_faces(image, args.source_image, args.multi_face)
     driving_box = args.driving_box
     if driving_box is None and args.crop:
-        with VideoReader(args.driving_video) as reader:
-            driving_box = driving_face(reader, args.frames)
+        if driving is not None:
+            driving_box = driving_face(driving, args.frames)
+        else:
+            with VideoReader(args.driving_video) as reader:
+                driving_box = driving_face(reader, args.frames)
     return Framing(source_boxes, driving_box, args.paste_back)
 
 

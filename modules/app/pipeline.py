@@ -71,11 +71,14 @@ class Animation:
         self.settings = settings
         self.damage = None  # after run: how the driving video is damaged, if it is
 
-    def run(self, source_path, driving_path, output_path, progress=None):
-        """Writes the animation; returns (frames written, fps of the driving video)."""
+    def run(self, source_path, driving, output_path, progress=None):
+        """Writes the animation of the image ``source_path`` by ``driving`` (a video path,
+        or the VideoReader that probed and opened it); returns (frames written, fps of the
+        driving video)."""
         s = self.settings
         source_uint8 = load_image(source_path)
-        reader = VideoReader(driving_path)
+        reader = driving if isinstance(driving, VideoReader) else VideoReader(driving)
+        driving_path = reader.path
         decode_check = DecodeCheck(driving_path, s.frames, reader.fps)
         if s.strict:
             decode_check.check(strict=True)  # fail before any model runs
@@ -86,6 +89,7 @@ class Animation:
                 reader.fps,
                 audio_from=driving_path if s.audio else None,
                 audio_seconds=s.frames / reader.fps if s.frames and s.audio else None,
+                audio_info=reader.info,
             ) as writer,
         ):
             count = 0
@@ -174,8 +178,10 @@ class Animation:
         resizing = box is not None or (height, width) != tuple(self.models.frame_shape)
         in_child = getattr(self.models, "holds_gil", False) and resizing
         if in_child and isinstance(reader, VideoReader) and frame_process.available():
+            reader.close()  # the child decodes: this process's decoder would idle
+            shape, batch_size = self.models.frame_shape, self.settings.batch_size
             return frame_process.FrameProcess(
-                reader.path, start, stop, box, self.models.frame_shape, self.settings.batch_size
+                reader.path, start, stop, box, shape, batch_size, reader.info
             )
         return contextlib.closing(prefetch(self.batches(reader, start, stop)))
 

@@ -31,9 +31,12 @@ class VideoReader:
     `frames(start, stop)` for a range; each pass decodes from the start and keeps one frame.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, info=None):
+        """``info``: ``video_stream_info`` of ``path`` when it was probed already (the frame
+        process's child is handed its parent's)."""
         self.path = check_file(path, "Driving video")
-        info = video_stream_info(self.path)
+        info = info or video_stream_info(self.path)
+        self.info = info
         fmt = info["format"]
         if fmt.endswith("_pipe") or fmt == "image2":
             raise InputError(
@@ -187,13 +190,16 @@ class VideoWriter:
     exception or `abort()` the temporary is removed and an existing target is left untouched.
     """
 
-    def __init__(self, path, fps, audio_from=None, audio_seconds=None, audio_start=None):
+    def __init__(
+        self, path, fps, audio_from=None, audio_seconds=None, audio_start=None, audio_info=None
+    ):
         path = os.fspath(path)
         self.fps = fps
         # Audio is muxed into the temporary file before it is renamed, so the target only
         # ever holds a finished video.
         self.audio_from, self.audio_seconds = audio_from, audio_seconds
         self.audio_start = audio_start
+        self.audio_info = audio_info  # video_stream_info(audio_from), when it is known
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.png_dir = check_output(path) == "png"
@@ -271,7 +277,7 @@ class VideoWriter:
                 f"No audio added: '{self.path}' is {what}, which cannot hold audio.", stacklevel=3
             )
             return
-        add_audio(self._tmp, self.audio_from, self.audio_seconds, self.audio_start)
+        add_audio(self._tmp, self.audio_from, self.audio_seconds, self.audio_start, self.audio_info)
 
     def _commit_dir(self):
         if not os.path.isdir(self.path):

@@ -130,7 +130,7 @@ class Conv2d(Prebuilt, keras.layers.Layer):
 # weights would lose its speed. ONNX and TF.js get none (TF.js has no SpaceToDepth).
 # TensorFlow on a GPU gets space-to-depth only: cuDNN picks its own algorithms, and on an
 # H200 (XLA, batch 8) Winograd made the per-frame work 7.4-7.9x slower, sub-pixel changed it
-# by -4% to +1% and space-to-depth made it 8-12% faster (README, GPU).
+# by -4% to +1% and space-to-depth made it 8-12% faster (docs/speed.md, GPU).
 FAST_FORMS = ("subpixel", "space_to_depth", "winograd")
 TFLITE_FORMS = ("subpixel", "space_to_depth")
 GPU_FORMS = ("space_to_depth",)

@@ -299,7 +299,7 @@ async function useExample() {
     const files = [];
     for (const [path, type] of [["example/source.png", "image/png"], ["example/driving.mp4", "video/mp4"]]) {
       const response = await fetch(path);
-      if (!response.ok) throw new FommError(`${path} is not served next to the page (see README.md, "Web page").`);
+      if (!response.ok) throw new FommError(`${path} is not served next to the page (see docs/web.md).`);
       files.push(new File([await response.blob()], path.split("/").pop(), { type }));
     }
     state.source = files[0];

@@ -128,7 +128,7 @@ def start_ray(address, workers):
 def default_workers(use_gpus):
     """One worker per GPU of the cluster, else one per machine: TensorFlow and LiteRT already
     use every core of a machine, so a second worker there only adds its memory (measured:
-    README, Dataset modes)."""
+    docs/dataset-modes.md)."""
     import ray
 
     gpus = int(ray.cluster_resources().get("GPU", 0)) if use_gpus else 0

@@ -2,7 +2,7 @@
 ship inside its wheel, so nothing is downloaded at run time.
 
 Chosen over scikit-image's LBP frontal-face cascade by measured accuracy on real photos that
-scikit-image ships (``python benchmarks/faces.py``; numbers in the README): MTCNN also finds
+scikit-image ships (``python benchmarks/faces.py``; numbers in docs/faces.md): MTCNN also finds
 faces turned sideways and gives far fewer false detections.
 """
 

@@ -4,7 +4,7 @@
 (``CpuOptions.xnnpack_weight_cache_path``). In memory (``IN_MEMORY``) the cache packs a
 weight that several signatures share once instead of once per signature; in a file
 (``modules.app.weight_cache``) a later run maps the packed weights instead of packing them
-again (README: Speed II). The frames are the Interpreter's, bit for bit.
+again (docs/speed.md). The frames are the Interpreter's, bit for bit.
 """
 
 import functools

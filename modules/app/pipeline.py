@@ -7,7 +7,7 @@ its length: decoding and resizing run in one background thread, encoding in anot
 the models run in the calling thread. TensorFlow releases the GIL while a model runs; LiteRT's
 ``CompiledModel`` (testlite.py) holds it, so for such models frames that need resizing are
 decoded and resized in a child process instead (modules/app/frame_process.py), which no model
-call holds up (README: Speed II).
+call holds up (docs/speed.md).
 """
 
 import contextlib
@@ -26,7 +26,7 @@ from .sources import ModelSource
 from .video import VideoReader, VideoWriter
 from .visualize import side_by_side
 
-# From benchmarks/bench.py on the 2-core reference machine (README: Speed): batch 4 is as fast
+# From benchmarks/bench.py on the 2-core reference machine (docs/speed.md): batch 4 is as fast
 # as batch 1 or faster on every target.
 DEFAULT_BATCH_SIZE = 4
 

@@ -48,7 +48,7 @@ def tflite_paths(directory, build_hint):
 @runtime_checkable
 class ModelSource(Protocol):
     """What the pipeline needs of a model. The methods take keyword arrays (numpy or tf) with
-    the names of the README's signature table and return dicts of numpy arrays."""
+    the names of docs/exports.md's signature table and return dicts of numpy arrays."""
 
     frame_shape: tuple[int, int]  # (height, width) of the images the models take
     num_kp: int
@@ -136,7 +136,7 @@ class LiteModels(NumpyModel):
     are read from the signatures, batches are padded or split to a static batch, and flags
     fixed at build time are checked against the ones asked for instead of being passed."""
 
-    holds_gil = True  # CompiledModel.run_by_index does not release it (README: Speed II)
+    holds_gil = True  # CompiledModel.run_by_index does not release it (docs/speed.md)
 
     def __init__(self, directory, build_hint, num_threads=None, weight_cache=None):
         from ..export.contract import HARDCODED_FLAGS_METADATA

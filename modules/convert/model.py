@@ -26,7 +26,7 @@ def build_models(config):
 
 class Model(NumpyModel):
     """One FOMM model. ``kp_detector``, ``process_kp`` and ``generator`` take keyword arrays
-    and return dicts of numpy arrays (see README: Python API); ``encode_source`` and
+    and return dicts of numpy arrays (see docs/python-api.md); ``encode_source`` and
     ``animate_encoded`` are the generator split into its per-video and per-frame parts.
     ``keras_kp_detector`` / ``keras_generator`` are the Keras models themselves,
     ``signatures`` the tf.functions that run here and in the SavedModels (with every form

@@ -23,7 +23,7 @@ QUANTIZED_LAYERS = r"(^|/)(bottleneck|up_blocks)\."
 # ...except these, which stay float32. The first bottleneck convolution's rounding error is
 # carried through every later block: kept in float32 it lifts the benchmark model's PSNR
 # against float32 from 34.9 to 35.9 dB for 7-13% more time per frame (each later convolution
-# costs at most 0.8 dB, most of them under 0.2; README, Reduced precision).
+# costs at most 0.8 dB, most of them under 0.2; docs/precision.md).
 FLOAT32_LAYERS = r"(^|/)bottleneck\.r0\.conv1(_\d+)?/"
 
 

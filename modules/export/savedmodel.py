@@ -26,7 +26,7 @@ def save_saved_model(signatures, module, directory):
     holds the model's variables, not the Keras layers around them (TensorFlow would restore
     each layer as an object nobody calls), and the generator's ``serving_default`` calls
     its ``encode_source`` and ``animate_encoded`` instead of holding a second copy of their
-    graph. Together 0.3-0.5 s less to load the vox models (README: Speed II)."""
+    graph. Together 0.3-0.5 s less to load the vox models (docs/speed.md)."""
     functions = signature_functions(signatures, module)
     if module == "generator":
         functions["serving_default"] = composed_generator(signatures)

@@ -15,6 +15,12 @@ from .pipeline import DEFAULT_BATCH_SIZE
 
 DEFAULT_SOURCE = os.path.join("example", "source.png")
 DEFAULT_DRIVING = os.path.join("example", "driving.mp4")
+# A video's timestamps decide its frame count (imageio repeats frames to keep the frame rate),
+# so ten frames 1000 s apart read as 250,000; 100,000 frames is over an hour at 25 fps.
+DEFAULT_MAX_FRAMES = 100_000
+# Frames per model call: 64 is already past any speed-up (docs/limits.md); far larger batches
+# end in an allocation failure deep in TensorFlow or LiteRT.
+MAX_BATCH_SIZE = 64
 
 
 EXAMPLES = """examples:
@@ -49,6 +55,14 @@ def parser(prog, description, backend=None):
     )
     inputs.add_argument(
         "--frames", type=int, default=None, metavar="N", help="animate only the first N frames"
+    )
+    inputs.add_argument(
+        "--max_frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        metavar="N",
+        help="animate at most N frames, whatever the driving video's timestamps say, with a "
+        f"warning when it has more (default: {DEFAULT_MAX_FRAMES})",
     )
     inputs.add_argument(
         "--strict",
@@ -134,11 +148,12 @@ def check(args):
         raise UsageError(
             "--best_frame and --find_best_frame both choose the starting frame; give one of them"
         )
-    for flag in ("best_frame", "batch_size", "frames"):
+    for flag in ("best_frame", "batch_size", "frames", "max_frames"):
         value = getattr(args, flag)
         smallest = 0 if flag == "best_frame" else 1
         if value is not None and value < smallest:
             raise UsageError(f"--{flag} must be at least {smallest}, got {value}")
+    check_batch_size(args)
     if args.frames is not None and args.best_frame is not None and args.best_frame >= args.frames:
         raise UsageError(
             f"--best_frame {args.best_frame} is not among the first --frames "
@@ -153,6 +168,8 @@ def check(args):
     check_image(args.source_image)  # header only: a large photo is decoded once, later
     with VideoReader(args.driving_video) as reader:
         total = reader.num_frames
+    given = args.frames
+    cap_frames(args, total)
     if args.strict:  # a damaged video is an error: say so before TensorFlow loads
         DecodeCheck(args.driving_video, args.frames, reader.fps).check(strict=True)
     if args.best_frame is not None and total is not None and args.best_frame >= total:
@@ -165,7 +182,28 @@ def check(args):
             raise UsageError(f"--output {args.output} is the --{flag}; choose another output path")
     check_output(args.output)
     framing.check_flags(args, reader.size)
-    return min(total, args.frames or total) if total else args.frames
+    return min(total, args.frames or total) if total else given
+
+
+def check_batch_size(args):
+    """UsageError when --batch_size is over MAX_BATCH_SIZE."""
+    if args.batch_size is not None and args.batch_size > MAX_BATCH_SIZE:
+        raise UsageError(f"--batch_size must be at most {MAX_BATCH_SIZE}, got {args.batch_size}")
+
+
+def cap_frames(args, total):
+    """Caps --frames at --max_frames when the driving video declares more frames (``total``)
+    or does not say how many it has; warns when the cap cuts the video short."""
+    limit = args.max_frames
+    if args.frames is not None and args.frames <= limit:
+        return
+    if total is not None and total > limit:
+        warnings.warn(
+            f"'{args.driving_video}' has {total} frames by its timestamps; only the first "
+            f"{limit} are animated (--max_frames {limit}; --max_frames N to change it)"
+        )
+    if total is None or total > limit:
+        args.frames = limit
 
 
 def main(backend, argv=None, prog=None):
@@ -179,6 +217,7 @@ def main(backend, argv=None, prog=None):
     prog = prog or backend.name
     p = parser(prog, backend.doc, backend)
     args = p.parse_args(argv)
+    check_batch_size(args)
     if args.mode:
         return modes.main(prog, args, backend.load, modes.config_of(args))
     began = time.perf_counter()

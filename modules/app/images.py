@@ -10,6 +10,8 @@ frame that already has the model's size skips skimage: its resize to the same sh
 scipy.spatial) costs about 0.25 s of every script's start.
 """
 
+import contextlib
+import logging
 import warnings
 
 import imageio
@@ -87,7 +89,7 @@ def tiff_size(path):
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tiff:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tiff:
             page = tiff.pages[0]
             width, height = int(page.imagewidth), int(page.imagelength)
             depth = max(1, int(getattr(page, "imagedepth", 1)))
@@ -97,6 +99,17 @@ def tiff_size(path):
             f"JPEG, TIFF or other format Pillow reads). Use a PNG or JPEG."
         ) from None
     return width, height * depth, None
+
+
+@contextlib.contextmanager
+def quiet_tifffile():
+    """tifffile logs each damaged tag or strip on stderr; the error, if any, is one line."""
+    log = logging.getLogger("tifffile")
+    quiet, log.disabled = log.disabled, True
+    try:
+        yield
+    finally:
+        log.disabled = quiet
 
 
 def check_image(path):
@@ -125,7 +138,8 @@ def load_image(path):
                 img = np.asarray(image)
             img = np.clip(img, 0, 65535).astype(np.uint16) if header[2] == "I" else img
         else:
-            img = imageio.v2.imread(path)
+            with quiet_tifffile():
+                img = imageio.v2.imread(path)
     except Exception as e:
         raise InputError(
             f"Cannot read image '{path}': not an image file that imageio can read "

@@ -24,9 +24,10 @@ _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
 _SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 6
 
 
-def short(value):
-    """``repr(value)`` cut to a line's worth, for error messages."""
-    return _SHORT.repr(value)
+def short(value, width=80):
+    """``repr(value)`` cut to ``width`` characters, for error messages."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 class _TooLarge(Exception):

@@ -31,7 +31,7 @@ def ffmpeg_runs(tmp_path, script, args, *flags):
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in log.read_text().splitlines() if driving in line]
-    probes = [line for line in lines if line == f"-hide_banner -nostdin -i {driving}"]
+    probes = [line for line in lines if line.endswith(f" -i {driving}")]
     decoders = [line for line in lines if "image2pipe" in line]
     return probes, decoders, lines
 

@@ -17,6 +17,12 @@ from .pipeline import DEFAULT_BATCH_SIZE
 
 DEFAULT_SOURCE = os.path.join("example", "source.png")
 DEFAULT_DRIVING = os.path.join("example", "driving.mp4")
+# A video's timestamps decide its frame count (imageio repeats frames to keep the frame rate),
+# so ten frames 1000 s apart read as 250,000; 100,000 frames is over an hour at 25 fps.
+DEFAULT_MAX_FRAMES = 100_000
+# Frames per model call: 64 is already past any speed-up (docs/limits.md); far larger batches
+# end in an allocation failure deep in TensorFlow or LiteRT.
+MAX_BATCH_SIZE = 64
 
 
 EXAMPLES = """examples:
@@ -51,6 +57,14 @@ def parser(prog, description, backend=None):
     )
     inputs.add_argument(
         "--frames", type=int, default=None, metavar="N", help="animate only the first N frames"
+    )
+    inputs.add_argument(
+        "--max_frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        metavar="N",
+        help="animate at most N frames, whatever the driving video's timestamps say, with a "
+        f"warning when it has more (default: {DEFAULT_MAX_FRAMES})",
     )
     inputs.add_argument(
         "--strict",
@@ -184,11 +198,12 @@ def check(args):
         raise UsageError(
             "--best_frame and --find_best_frame both choose the starting frame; give one of them"
         )
-    for flag in ("best_frame", "batch_size", "frames"):
+    for flag in ("best_frame", "batch_size", "frames", "max_frames"):
         value = getattr(args, flag)
         smallest = 0 if flag == "best_frame" else 1
         if value is not None and value < smallest:
             raise UsageError(f"--{flag} must be at least {smallest}, got {value}")
+    check_batch_size(args)
     if args.frames is not None and args.best_frame is not None and args.best_frame >= args.frames:
         raise UsageError(
             f"--best_frame {args.best_frame} is not among the first --frames "
@@ -215,6 +230,10 @@ def check(args):
     reader = VideoReader(request.driving_video)
     try:
         total = reader.num_frames
+        given = request.frames
+        request = dataclasses.replace(
+            request, frames=capped_frames(request, args.max_frames, total)
+        )
         if request.strict:  # a damaged video is an error: say so before TensorFlow loads
             DecodeCheck(reader.path, request.frames, reader.fps).check(strict=True)
         if request.best_frame is not None and total is not None and request.best_frame >= total:
@@ -231,8 +250,29 @@ def check(args):
     except BaseException:
         reader.close()
         raise
-    total = min(total, request.frames or total) if total else request.frames
+    total = min(total, request.frames or total) if total else given
     return request, reader, total
+
+
+def check_batch_size(args):
+    """UsageError when --batch_size is over MAX_BATCH_SIZE."""
+    if args.batch_size is not None and args.batch_size > MAX_BATCH_SIZE:
+        raise UsageError(f"--batch_size must be at most {MAX_BATCH_SIZE}, got {args.batch_size}")
+
+
+def capped_frames(request, limit, total):
+    """--frames, capped at --max_frames ``limit`` when the driving video declares more
+    frames (``total``) or does not say how many it has; warns when the cap cuts it short."""
+    if request.frames is not None and request.frames <= limit:
+        return request.frames
+    if total is not None and total > limit:
+        warnings.warn(
+            f"'{request.driving_video}' has {total} frames by its timestamps; only the first "
+            f"{limit} are animated (--max_frames {limit}; --max_frames N to change it)"
+        )
+    if total is None or total > limit:
+        return limit
+    return request.frames
 
 
 def main(backend, argv=None, prog=None):
@@ -246,6 +286,7 @@ def main(backend, argv=None, prog=None):
     prog = prog or backend.name
     p = parser(prog, backend.doc, backend)
     args = p.parse_args(argv)
+    check_batch_size(args)
     if args.mode:
         return modes.main(prog, args, backend.load, modes.config_of(args))
     began = time.perf_counter()

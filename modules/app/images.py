@@ -1,14 +1,17 @@
 """Reading images and resizing frames as the original demo.py does (imageio v2, skimage).
 
-Photos can be large (phones take 48-200 Mpx): the header is read first and images above
-``MAX_PIXELS`` are refused before any pixel is decoded, and ``resize_frame`` resizes one
-channel at a time, which gives demo.py's numbers bit for bit (the anti-aliasing Gaussian and
-the interpolation never mix channels) with a third of its float64 memory. A uint8 frame that
-already has the model's size skips skimage: its resize to the same shape is ``img_as_float``
-bit for bit, and importing skimage.transform (with scipy.ndimage and scipy.spatial) costs
-about 0.25 s of every script's start.
+Photos can be large (phones take 48-200 Mpx): the header is read first (by Pillow, or tifffile
+for the TIFFs Pillow cannot open, such as float32 RGB) and images above ``MAX_PIXELS``, or
+whose size neither can read, are refused before any pixel is decoded, and ``resize_frame``
+resizes one channel at a time, which gives demo.py's numbers bit for bit (the anti-aliasing
+Gaussian and the interpolation never mix channels) with a third of its float64 memory. A uint8
+frame that already has the model's size skips skimage: its resize to the same shape is
+``img_as_float`` bit for bit, and importing skimage.transform (with scipy.ndimage and
+scipy.spatial) costs about 0.25 s of every script's start.
 """
 
+import contextlib
+import logging
 import warnings
 
 import imageio
@@ -54,8 +57,9 @@ def driving_frame(frame, box, frame_shape):
 
 
 def image_header(path):
-    """(width, height, mode) from the image's header, without decoding its pixels; None when
-    Pillow does not know the format (imageio may still read it). InputError above MAX_PIXELS."""
+    """(width, height, mode) from the image's header, without decoding its pixels (mode None
+    for a TIFF that only tifffile reads). InputError above MAX_PIXELS, and when neither Pillow
+    nor tifffile can read the size: decoding a file to learn its size would not be bounded."""
     from PIL import Image
 
     # Pillow's own bomb guard stops at about 179 Mpx; this limit replaces it.
@@ -69,7 +73,7 @@ def image_header(path):
     except Image.DecompressionBombError:
         width = height = None
     except Exception:
-        return None
+        width, height, mode = tiff_size(path)
     if width is None or width * height > MAX_PIXELS:
         size = f"{width} x {height} pixels" if width else "more than twice that"
         raise InputError(
@@ -79,11 +83,40 @@ def image_header(path):
     return width, height, mode
 
 
+def tiff_size(path):
+    """(width, height, None) of a TIFF's first image from its tags; InputError when the file
+    is not a TIFF either. Several pages or slices count as that many images' pixels."""
+    import tifffile
+
+    try:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tiff:
+            page = tiff.pages[0]
+            width, height = int(page.imagewidth), int(page.imagelength)
+            depth = max(1, int(getattr(page, "imagedepth", 1)))
+    except Exception:
+        raise InputError(
+            f"Cannot read image '{path}': its size cannot be read from its header (not a PNG, "
+            f"JPEG, TIFF or other format Pillow reads). Use a PNG or JPEG."
+        ) from None
+    return width, height * depth, None
+
+
+@contextlib.contextmanager
+def quiet_tifffile():
+    """tifffile logs each damaged tag or strip on stderr; the error, if any, is one line."""
+    log = logging.getLogger("tifffile")
+    quiet, log.disabled = log.disabled, True
+    try:
+        yield
+    finally:
+        log.disabled = quiet
+
+
 def check_image(path):
-    """The checks of ``load_image`` that need no pixels (missing file, size limit)."""
+    """The checks of ``load_image`` that need no pixels (missing file, not a regular file,
+    size unreadable or over the limit)."""
     path = check_file(path, "Image")
-    if image_header(path) is None:
-        load_image(path)  # a format only imageio knows: decode to check it
+    image_header(path)
     return path
 
 
@@ -105,7 +138,8 @@ def load_image(path):
                 img = np.asarray(image)
             img = np.clip(img, 0, 65535).astype(np.uint16) if header[2] == "I" else img
         else:
-            img = imageio.v2.imread(path)
+            with quiet_tifffile():
+                img = imageio.v2.imread(path)
     except Exception as e:
         raise InputError(
             f"Cannot read image '{path}': not an image file that imageio can read "

@@ -1,5 +1,11 @@
 """What ffmpeg says about a media file (no ffprobe ships with imageio-ffmpeg, so this parses
-``ffmpeg -i``), and the input checks every reader shares."""
+``ffmpeg -i``), and the input checks every reader shares.
+
+Every ffmpeg that reads a user's file gets ``INPUT_PARAMS``: the file protocol only, and an
+allow-list of demuxers that read the one file they are given. Playlists (hls, dash), concat
+scripts and the image2 pattern demuxer are left out: they would make ffmpeg open other files
+(by absolute path, anywhere) or URLs that the user never named.
+"""
 
 import os
 import re
@@ -9,14 +15,32 @@ import imageio_ffmpeg
 
 from ..errors import InputError
 
+# Containers and raw streams of video (and audio, for --audio), and single images (so that an
+# image given as the driving video is named as one). "mov" covers mp4, m4v, 3gp; "matroska"
+# covers webm.
+FORMATS = (
+    "mov,matroska,avi,gif,flv,mpeg,mpegts,asf,ogg,nut,ivf,dv,yuv4mpegpipe,"
+    "h264,hevc,m4v,mjpeg,mpegvideo,obu,wav,mp3,aac,flac,"
+    "png_pipe,jpeg_pipe,webp_pipe,bmp_pipe,tiff_pipe,gif_pipe"
+)
+# Reading a header takes ffmpeg well under a second (it probes at most 5 MB and 5 s of stream).
+PROBE_SECONDS = 60
+INPUT_PARAMS = ["-protocol_whitelist", "file", "-format_whitelist", FORMATS]
+
 
 def check_file(path, what):
-    """``path`` as a string; InputError naming ``what`` when it is missing or a folder."""
+    """``path`` as a string; InputError naming ``what`` when it is missing, a folder, or not a
+    regular file (a FIFO or a device would block the reader, or never end)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{what} not found: '{path}'. Check the path.")
     if os.path.isdir(path):
         raise InputError(f"{what} '{path}' is a directory, not a file. Give the path of a file.")
+    if not os.path.isfile(path):
+        raise InputError(
+            f"{what} '{path}' is not a regular file (a pipe, device or socket). "
+            f"Save it to a file and give that path."
+        )
     return path
 
 
@@ -39,13 +63,25 @@ def video_stream_info(path):
     Raises InputError when the file is missing or ffmpeg cannot open it.
     """
     path = check_file(path, "Media file")
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_arg(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    try:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", *INPUT_PARAMS, "-i", ffmpeg_arg(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=PROBE_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        raise InputError(
+            f"Cannot open '{path}' as a video: ffmpeg took over {PROBE_SECONDS} s to read its "
+            f"header. Use a valid video file such as .mp4."
+        ) from None
     text = proc.stderr.decode("utf-8", errors="replace")
     head = re.search(r"^Input #0, (.+?), from ", text, re.M)
+    if head is None and "Format not on whitelist" in text:
+        raise InputError(
+            f"Cannot open '{path}': not a video format this program reads (playlists such as "
+            f".m3u8 and formats that name other files are refused). Use a video file such as .mp4."
+        )
     if head is None:
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         reason = lines[-1].split("] ")[-1] if lines else "unknown error"

@@ -16,11 +16,34 @@ from ..atomic import discard, temp_beside
 from ..errors import InputError
 from . import cli
 from .audio import AUDIO_COPY, add_audio
-from .probe import check_file, ffmpeg_arg, video_stream_info
+from .probe import INPUT_PARAMS, check_file, ffmpeg_arg, video_stream_info
 
 # What imageio.v2.get_reader(path) hands to its ffmpeg plugin, as demo.py did. Always ffmpeg (not
 # pillow for .gif), so frames are rgb24 and fps is known.
 _IMAGEIO_FFMPEG_EXTS = (".mov", ".avi", ".mpg", ".mpeg", ".mp4", ".mkv", ".webm", ".wmv", ".h264")
+
+
+# Driving frames above 4096 x 4096 pixels are refused from the header, before any is decoded:
+# each is decoded whole and resized in float64 (an 8192 x 8192 frame took 25 s and 2.4 GB), and
+# the models see 256 x 256 of it. 4K UHD (3840 x 2160) and DCI 4K (4096 x 2160) pass.
+MAX_FRAME_PIXELS = 4096 * 4096
+
+
+def check_frame_size(path, video):
+    """InputError when the header's frame size (``video_stream_info(path)["video"]``) is
+    missing or over MAX_FRAME_PIXELS."""
+    width, height = video["width"], video["height"]
+    if not (width and height):
+        raise InputError(
+            f"Cannot read the frame size of video '{path}' from its header. "
+            f"Give a valid video file such as .mp4."
+        )
+    if width * height > MAX_FRAME_PIXELS:
+        raise InputError(
+            f"Video '{path}' has frames of {width} x {height} pixels; the limit is "
+            f"{MAX_FRAME_PIXELS / 1e6:.1f} Mpx (4096 x 4096). Downscale it first, e.g. "
+            f"ffmpeg -i IN -vf scale=1920:-2 OUT.mp4"
+        )
 
 
 class VideoReader:
@@ -45,6 +68,7 @@ class VideoReader:
             )
         if info["video"] is None:
             raise InputError(f"'{self.path}' has no video stream. Give a video file with frames.")
+        check_frame_size(self.path, info["video"])
         self._reader = self._open()
         try:
             meta = self._reader.get_meta_data()
@@ -65,12 +89,12 @@ class VideoReader:
         path = ffmpeg_arg(self.path)
         try:
             if os.path.splitext(path)[1].lower() in _IMAGEIO_FFMPEG_EXTS:
-                return imageio.v2.get_reader(path, format="FFMPEG")
+                return imageio.v2.get_reader(path, format="FFMPEG", input_params=INPUT_PARAMS)
             # imageio's ffmpeg plugin refuses extensions it does not list (.gif, .m4v, .flv...)
             # although ffmpeg reads them; this is v2.get_reader with the extension vouched for.
             return imageio.v3.imopen(
                 path, "r?", plugin="FFMPEG", extension=".mp4", legacy_mode=True
-            ).legacy_get_reader()
+            ).legacy_get_reader(input_params=INPUT_PARAMS)
         except (OSError, RuntimeError, ValueError, IndexError, StopIteration):
             raise InputError(
                 f"Cannot decode '{self.path}': the file is damaged or has no "

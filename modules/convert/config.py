@@ -3,14 +3,77 @@
 Only ``model_params`` and ``dataset_params.frame_shape`` matter for inference; the rest
 (train_params, discriminator_params, ...) is read and ignored. Every field the models need is
 validated and a missing or invalid one is reported by its full name.
+
+Config files are user input: a file over ``MAX_BYTES`` is refused unread, aliases (``*name``)
+may not expand the document past ``MAX_NODES`` values (a 1.3 KB "billion laughs" file expands
+to hundreds of millions), and values quoted in errors are shortened with reprlib.
 """
 
 import dataclasses
 import os
+import reprlib
 
 import yaml
 
 from ..errors import ConfigError
+
+MAX_BYTES = 1 << 20  # the original's configs are under 2 KB
+MAX_NODES = 100_000  # values, keys and collections, each alias counted as what it repeats
+_SHORT = reprlib.Repr()  # Python 3.11's Repr takes no arguments
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 6
+
+
+def short(value, width=80):
+    """``repr(value)`` cut to ``width`` characters, for error messages."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _expanded_size(root):
+    """How many nodes the YAML node graph under ``root`` stands for once every alias is
+    expanded; _TooLarge past MAX_NODES or for an alias inside itself. Each node is counted once
+    (iteratively: a deep document does not reach Python's recursion limit)."""
+    sizes = {}
+    open_nodes = set()  # the nodes whose subtree is being counted: an ancestor again is a loop
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] > MAX_NODES:
+                raise _TooLarge(f"expands to over {MAX_NODES} values through its aliases")
+        elif key not in sizes:
+            if key in open_nodes:
+                raise _TooLarge("has an alias inside the value it names")
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node):
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses documents whose aliases expand past MAX_NODES."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        _expanded_size(node)
+        return node
 
 
 def _integer(value):
@@ -125,10 +188,23 @@ def read_yaml(path):
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path} (the original's configs are in config/)")
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"config {path} cannot be read: {error.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(
+            f"config {path} is over {MAX_BYTES >> 20} MB; a config is a few KB of YAML"
+        )
+    try:
+        return yaml.load(data.decode("utf-8"), Loader=_Loader)
+    except _TooLarge as error:
+        raise ConfigError(f"config {path} {error}; write the values out instead") from None
+    except RecursionError:
+        raise ConfigError(f"config {path} is nested too deeply to be a config") from None
+    except Exception as error:  # PyYAML's and its constructors' (int, float, date) errors
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."
         raise ConfigError(f"config {path} is not a readable YAML file: {detail}") from None
 
 
@@ -156,7 +232,7 @@ def load_config(path):
         if not isinstance(dense_raw, dict):
             raise ConfigError(
                 f"config {path}: model_params.generator_params.dense_motion_params "
-                f"must be a mapping, got {dense_raw!r}"
+                f"must be a mapping, got {short(dense_raw)}"
             )
         dense_motion = _fields(path, dense_raw, DenseMotionParams, "model_params.generator_params.")
     generator = _fields(
@@ -179,10 +255,13 @@ def _fields(path, given, params, parent, **nested):
     ``nested`` are the sections already read inside it."""
     prefix = parent + SECTIONS[params]
     spec = {f.name: f for f in dataclasses.fields(params) if f.metadata}
-    unknown = sorted(set(given) - set(spec))
+    # Keys may be of any type (1, null, 2020-01-01): sorted by their repr, named shortened.
+    unknown = sorted((key for key in given if key not in spec), key=repr)
     if unknown:
+        name = unknown[0]
+        name = name if isinstance(name, str) and len(name) <= 60 else short(name)
         raise ConfigError(
-            f"config {path}: unknown field {prefix}.{unknown[0]} "
+            f"config {path}: unknown field {prefix}.{name} "
             f"(the original's models take: {', '.join(spec)})"
         )
     values = {}
@@ -193,7 +272,9 @@ def _fields(path, given, params, parent, **nested):
                 raise ConfigError(f"config {path}: missing field {prefix}.{name} ({what})")
             continue
         if not check(given[name]):
-            raise ConfigError(f"config {path}: {prefix}.{name} must be {what}, got {given[name]!r}")
+            raise ConfigError(
+                f"config {path}: {prefix}.{name} must be {what}, got {short(given[name])}"
+            )
         values[name] = given[name]
     return params(**values, **nested)
 
@@ -209,6 +290,7 @@ def _frame_shape(path, dataset):
         or not all(_positive_int(v) for v in shape)
     ):
         raise ConfigError(
-            f"config {path}: dataset_params.frame_shape must be [height, width, 3], got {shape!r}"
+            f"config {path}: dataset_params.frame_shape must be [height, width, 3], "
+            f"got {short(shape)}"
         )
     return int(shape[0]), int(shape[1])

@@ -29,35 +29,34 @@ class Animator:
 
     @classmethod
     def from_checkpoint(cls, config, checkpoint, precision="float32", **options):
-        """The Keras models (as run.py): ``config`` a YAML file such as
-        ``config/vox-256.yaml`` (or a model name: the package's own config), ``checkpoint``
-        the original's ``*-cpk.pth.tar``."""
-        from .app.cli import config_path
-        from .convert.model import load_model
+        """The Keras models, loaded as run.py loads them (modules/app/backends.py):
+        ``config`` a YAML file such as ``config/vox-256.yaml`` (or a model name: the
+        package's own config), ``checkpoint`` the original's ``*-cpk.pth.tar``."""
+        from .app.backends import Keras
+        from .app.cli import config_path, import_tensorflow
 
         if not str(config).endswith((".yaml", ".yml")) and not os.path.exists(config):
             config = config_path(config)
-        _tensorflow_as_the_scripts_run_it()
-        return cls(load_model(config, checkpoint, precision=precision), **options)
+        import_tensorflow()
+        return cls(Keras.models(config, checkpoint, precision=precision), **options)
 
     @classmethod
     def from_saved_model(cls, folder, **options):
-        """build.py's SavedModels (as test.py): ``folder`` such as ``saved_models/vox``."""
-        from .app.sources import SavedModels, saved_model_paths
+        """build.py's SavedModels, loaded as test.py loads them: ``folder`` such as
+        ``saved_models/vox``."""
+        from .app.backends import SavedModel
+        from .app.cli import import_tensorflow
 
-        hint = "python build.py --model NAME"
-        saved_model_paths(folder, hint)
-        _tensorflow_as_the_scripts_run_it()
-        return cls(SavedModels(folder, hint), **options)
+        import_tensorflow()
+        return cls(SavedModel.models(folder, "python build.py --model NAME"), **options)
 
     @classmethod
     def from_tflite(cls, folder, quantize=None, threads=None, weight_cache=True, **options):
-        """build.py's TF Lite models on LiteRT (as testlite.py): ``folder`` such as
+        """build.py's TF Lite models on LiteRT, loaded as testlite.py loads them: ``folder`` such as
         ``tflite/vox``; ``quantize`` 'float16' or 'dynamic' takes ``tflite/vox-dynamic``
         (build.py --quantize); ``weight_cache`` keeps XNNPACK's packed weights between runs,
         as testlite.py does (False: in memory only)."""
-        from .app.sources import LiteModels, tflite_paths
-        from .app.weight_cache import WeightCache
+        from .app.backends import Lite
         from .export.contract import QUANTIZATIONS
 
         if quantize is not None:
@@ -65,9 +64,7 @@ class Animator:
                 raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None: {quantize!r}")
             folder = f"{os.fspath(folder).rstrip('/' + os.sep)}-{quantize}"
         hint = "python build.py --model NAME" + (f" --quantize {quantize}" if quantize else "")
-        tflite_paths(folder, hint)
-        cache = WeightCache(None) if weight_cache else None
-        return cls(LiteModels(folder, hint, num_threads=threads, weight_cache=cache), **options)
+        return cls(Lite.models(folder, hint, threads, weight_cache), **options)
 
     def animate(self, source, driving, **motion):
         """The animation as a list of HxWx3 uint8 frames; see ``stream``."""
@@ -119,17 +116,6 @@ class Animator:
             raise ValueError(f"'{path}' has no video frames")
         if damage:
             warnings.warn(f"{damage}; the animation used what decoded", stacklevel=3)
-
-
-def _tensorflow_as_the_scripts_run_it():
-    """run.py's and test.py's TensorFlow settings (modules/runtime.py), so that the frames
-    are theirs bit for bit: no TensorFloat-32 and, on a CPU, no graph optimizer, for the
-    whole process."""
-    from .app.cli import import_tensorflow
-    from .runtime import skip_graph_optimizer
-
-    import_tensorflow()
-    skip_graph_optimizer()
 
 
 def image(value, what="source"):

@@ -78,17 +78,26 @@ class Keras(Backend):
             reader.shutdown(wait=False)  # its one thread ends with the read
 
     def load(self, args):
-        from ..convert.model import load_model
-        from ..runtime import skip_graph_optimizer
-
-        skip_graph_optimizer()
         reading, self.reading = getattr(self, "reading", None), None
-        model = load_model(
+        return self.models(
             args.config or cli.config_path(args.model),
             args.checkpoint or cli.checkpoint_path(args.model),
             use_torch=args.loadwithtorch,
             precision=args.precision,
             state_dicts=reading.result() if reading else None,
+        )
+
+    @staticmethod
+    def models(config, checkpoint, use_torch=False, precision="float32", state_dicts=None):
+        """The Keras models of ``config`` with the weights of ``checkpoint``, as run.py runs
+        them: TensorFlow's graph optimizer off on a CPU (modules/runtime.py), the per-frame
+        signature traced in the background."""
+        from ..convert.model import load_model
+        from ..runtime import skip_graph_optimizer
+
+        skip_graph_optimizer()
+        model = load_model(
+            config, checkpoint, use_torch=use_torch, precision=precision, state_dicts=state_dicts
         )
         model.trace_in_background()
         return model
@@ -130,11 +139,18 @@ class SavedModel(Backend):
         saved_model_paths(self.folder(args), self.hint(args))
 
     def load(self, args):
-        from ..runtime import skip_graph_optimizer
-        from .sources import SavedModels
+        return self.models(self.folder(args), self.hint(args))
 
+    @staticmethod
+    def models(folder, hint):
+        """build.py's SavedModels in ``folder``, as test.py runs them (graph optimizer off on
+        a CPU); ``hint``: the build command that error messages give."""
+        from ..runtime import skip_graph_optimizer
+        from .sources import SavedModels, saved_model_paths
+
+        saved_model_paths(folder, hint)
         skip_graph_optimizer()
-        return SavedModels(self.folder(args), self.hint(args))
+        return SavedModels(folder, hint)
 
 
 class Lite(Backend):
@@ -192,9 +208,19 @@ class Lite(Backend):
             cli.check_folder(args.weight_cache, args.weight_cache)
 
     def load(self, args):
-        from .sources import LiteModels
+        hint = build_hint(args.model, args.quantize)
+        cache = not args.no_weight_cache and (args.weight_cache or True)
+        return self.models(self.folder(args), hint, args.threads, cache)
+
+    @staticmethod
+    def models(folder, hint, threads=None, weight_cache=True):
+        """build.py's TF Lite models in ``folder`` on LiteRT, as testlite.py runs them;
+        ``weight_cache``: True (the default folder), a folder, or False (pack in memory)."""
+        from .sources import LiteModels, tflite_paths
         from .weight_cache import WeightCache
 
-        hint = build_hint(args.model, args.quantize)
-        cache = None if args.no_weight_cache else WeightCache(args.weight_cache)
-        return LiteModels(self.folder(args), hint, num_threads=args.threads, weight_cache=cache)
+        tflite_paths(folder, hint)
+        cache = None
+        if weight_cache:
+            cache = WeightCache(None if weight_cache is True else weight_cache)
+        return LiteModels(folder, hint, num_threads=threads, weight_cache=cache)

@@ -42,6 +42,28 @@ def describe(error):
     return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
+def deliver(report, job, result, error, failures):
+    """``report``s a job's result (or its error); a result that cannot be written (``report``
+    raises: a full disk, a name the file system refuses) is that job's failure, not the
+    run's. Returns the frames delivered."""
+    if error is None:
+        try:
+            report(job, result, None)
+            return result.frames
+        except Exception as failed:  # any write failure is this job's only
+            error = describe_write(failed)
+    failures.append((job.name, error))
+    report(job, None, error)
+    return 0
+
+
+def describe_write(error):
+    if isinstance(error, OSError) and error.strerror:
+        where = f" {error.filename}" if error.filename else ""
+        return f"cannot write its output{where}: {error.strerror}"
+    return describe(error)
+
+
 def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -57,13 +79,10 @@ def run_serial(jobs, make_worker, report, started=lambda: None):
     start, frames, failures = time.perf_counter(), 0, []
     for job in jobs:
         try:
-            result = worker.run(job)
-        except Exception as error:  # any failure of one video is that video's, not the run's
-            failures.append((job.name, describe(error)))
-            report(job, None, failures[-1][1])
-            continue
-        frames += result.frames
-        report(job, result, None)
+            result, error = worker.run(job), None
+        except Exception as failed:  # any failure of one video is that video's, not the run's
+            result, error = None, describe(failed)
+        frames += deliver(report, job, result, error, failures)
     return Outcome(failures, frames, time.perf_counter() - start, 0, [peak_mib()])
 
 
@@ -172,12 +191,7 @@ def run_ray(
                 idle.append(a)
             except ray.exceptions.RayError as lost:  # the worker died (memory, node lost)
                 result, error = None, f"the Ray worker died ({type(lost).__name__})"
-            if error is not None:
-                failures.append((job.name, error))
-                report(job, None, error)
-                continue
-            frames += result.frames
-            report(job, result, None)
+            frames += deliver(report, job, result, error, failures)
         seconds = time.perf_counter() - start
         peaks = ray.get([a.peak_mib.remote() for a in idle])
         return Outcome(failures, frames, seconds, count, peaks)

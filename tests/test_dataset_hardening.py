@@ -1,0 +1,103 @@
+"""The dataset modes under awkward input: output names that two pairs would share, a pairs CSV
+with a byte order mark, a video whose output cannot be written, long videos' memory, and
+signals to a --ray run."""
+
+import os
+import shutil
+
+import pytest
+from helpers import FIXTURES, checkpoint_path
+
+from modules.app.dataset import read_pairs
+from modules.app.output_names import NAME_MAX, pair_name, video_name
+
+DATASET = FIXTURES / "tiny-vox" / "dataset"
+FRAMES = DATASET / "data" / "test" / "b-frames"
+EXTENSIONS = (".png", ".mp4")
+
+
+def run_mode(*args):
+    import run
+
+    try:
+        return run.main(
+            [
+                "--model", "tiny-vox", "--config", str(DATASET / "config.yaml"),
+                "--checkpoint", str(checkpoint_path("tiny-vox")), *args,
+            ]
+        )  # fmt: skip
+    except SystemExit as exit:
+        return exit.code
+
+
+def test_pair_names_are_the_originals_unless_two_pairs_share_one():
+    videos = ["a-clip.mp4", "b-frames", "x", "x-y", "y-z", "z"]
+    assert pair_name("b-frames", "a-clip.mp4", videos, EXTENSIONS) == "a-clip.mp4-b-frames"
+    first = pair_name("z", "x-y", videos, EXTENSIONS)
+    second = pair_name("y-z", "x", videos, EXTENSIONS)
+    assert first != second
+    assert first.startswith("x-y-z~") and second.startswith("x-y-z~")
+    # without y-z in the dataset, x-y driving z has one reading: the original's name
+    assert pair_name("z", "x-y", ["x", "x-y", "z"], EXTENSIONS) == "x-y-z"
+
+
+def test_names_too_long_for_the_file_system_are_shortened_apart():
+    a, b = "a" * 240 + "1.mp4", "a" * 240 + "2.mp4"
+    assert video_name(a, EXTENSIONS) == a  # 245 + 4 bytes fit
+    first, second = pair_name(a, b, [a, b], EXTENSIONS), pair_name(b, a, [a, b], EXTENSIONS)
+    assert first != second
+    assert all(len(n.encode()) + 4 <= NAME_MAX for n in (first, second))
+    long = "é" * 200 + ".mp4"  # 404 bytes
+    assert len(video_name(long, EXTENSIONS).encode()) + 4 <= NAME_MAX
+
+
+def test_pairs_csv_with_a_byte_order_mark(tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_bytes("source,driving\r\nx,y\r\n".encode("utf-8-sig"))
+    assert read_pairs(str(pairs), ["x", "y"]) == [("x", "y")]
+
+
+def frames_dataset(tmp_path, names):
+    data = tmp_path / "data"
+    for name in names:
+        shutil.copytree(FRAMES, data / name)
+    return data
+
+
+@pytest.mark.slow
+def test_pairs_that_share_the_original_name_get_their_own_outputs(tmp_path, capsys):
+    data = frames_dataset(tmp_path, ["x", "x-y", "y-z", "z"])
+    out = tmp_path / "out"
+    first, second, both = (tmp_path / f"{n}.csv" for n in ("first", "second", "both"))
+    first.write_text("source,driving\nz,x-y\n")
+    second.write_text("source,driving\ny-z,x\n")
+    both.write_text("source,driving\nz,x-y\ny-z,x\n")
+    common = ("--mode", "animate", "--dataset", str(data), "--output", str(out))
+    assert run_mode(*common, "--pairs", str(first)) == 0
+    # the second pair is not the first's output: --resume runs it
+    assert run_mode(*common, "--pairs", str(second), "--resume") == 0
+    assert "1 of 1 animation jobs" in capsys.readouterr().out
+    png = sorted(os.listdir(out / "animation" / "png"))
+    assert len(png) == 2 and all(n.startswith("x-y-z~") for n in png)
+    assert run_mode(*common, "--pairs", str(both), "--resume") == 0
+    assert "--resume: 2 of 2 already done" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_video_whose_output_cannot_be_written_fails_alone(tmp_path, capsys):
+    long = "v" * 236 + ".gif"  # a legal name; its temporary beside the output may not be
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a.gif", long, "c.gif"):
+        shutil.copy(DATASET / "data" / "test" / "c-loop.gif", data / name)
+    out = tmp_path / "out"
+    # a folder where a.gif's strip goes: its write fails whatever the file system allows
+    os.makedirs(out / "reconstruction" / "png" / "a.gif.png")
+    code = run_mode("--mode", "reconstruction", "--dataset", str(data), "--output", str(out))
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "failed: a.gif: cannot write its output" in err
+    png = set(os.listdir(out / "reconstruction" / "png"))
+    assert "c.gif.png" in png
+    # the long name is done, or (where the temporary's name is too long) its own failure
+    assert f"{long}.png" in png or f"failed: {long}: " in err

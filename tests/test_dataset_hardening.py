@@ -3,10 +3,16 @@ with a byte order mark, a video whose output cannot be written, long videos' mem
 signals to a --ray run."""
 
 import os
+import pathlib
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 
 import pytest
-from helpers import FIXTURES, checkpoint_path
+from helpers import FIXTURES, ROOT, checkpoint_path
 
 from modules.app.dataset import read_pairs
 from modules.app.output_names import NAME_MAX, pair_name, video_name
@@ -101,3 +107,90 @@ def test_a_video_whose_output_cannot_be_written_fails_alone(tmp_path, capsys):
     assert "c.gif.png" in png
     # the long name is done, or (where the temporary's name is too long) its own failure
     assert f"{long}.png" in png or f"failed: {long}: " in err
+
+
+def long_dataset(folder, frames=400):
+    """One 256x256 video of ``frames`` frames (the fixture's a-clip.mp4 repeated)."""
+    import imageio.v2 as imageio
+
+    from modules.app.video import VideoWriter
+
+    clip = imageio.mimread(DATASET / "data" / "test" / "a-clip.mp4")
+    folder.mkdir()
+    with VideoWriter(str(folder / "long.mp4"), 25) as writer:
+        for i in range(frames):
+            writer.append(clip[i % len(clip)])
+    return folder
+
+
+def start_mode(data, out, tmp, *flags):
+    """run.py --mode reconstruction in its own session, with its own TMPDIR (short: Ray puts
+    its sockets there)."""
+    env = {**os.environ, "TMPDIR": str(tmp), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen(
+        [
+            sys.executable, str(ROOT / "run.py"), "--model", "tiny-vox",
+            "--config", str(DATASET / "config.yaml"),
+            "--checkpoint", str(checkpoint_path("tiny-vox")),
+            "--mode", "reconstruction", "--dataset", str(data), "--output", str(out), *flags,
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def scratch_folders(tmp):
+    return [n for n in os.listdir(tmp) if n.startswith("fomm-visualization-")]
+
+
+def wait_for_a_job(process, tmp, seconds=240):
+    """Until a job is under way (its scratch folder exists)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and process.poll() is None:
+        if scratch_folders(tmp):
+            time.sleep(1)  # well into the job
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no job started; {process.communicate()}")
+
+
+@pytest.fixture
+def short_tmp():
+    folder = tempfile.mkdtemp(prefix="fx", dir="/tmp")
+    yield pathlib.Path(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_ends_a_ray_run_with_its_code_and_one_line(tmp_path, short_tmp, signum, code):
+    pytest.importorskip("ray", reason="Ray is in requirements.txt; install it to run this test")
+    data = long_dataset(tmp_path / "data")
+    process = start_mode(data, tmp_path / "out", short_tmp, "--ray", "--workers", "1")
+    wait_for_a_job(process, short_tmp)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    lines = [ln for ln in err.splitlines() if ln.strip() and "video/s" not in ln]
+    assert lines == [
+        f"interrupted ({signal.Signals(signum).name}); nothing was written in place of "
+        "existing files"
+    ], err
+    assert scratch_folders(short_tmp) == []
+
+
+@pytest.mark.slow
+def test_a_killed_runs_scratch_folder_goes_with_the_next_run(tmp_path, short_tmp):
+    data = long_dataset(tmp_path / "data", frames=200)
+    process = start_mode(data, tmp_path / "out", short_tmp)
+    wait_for_a_job(process, short_tmp)
+    process.kill()
+    process.wait()
+    assert len(scratch_folders(short_tmp)) == 1
+    small = tmp_path / "small"
+    small.mkdir()
+    shutil.copy(DATASET / "data" / "test" / "c-loop.gif", small)
+    process = start_mode(small, tmp_path / "out2", short_tmp)
+    _, err = process.communicate(timeout=240)
+    assert process.returncode == 0, err
+    assert scratch_folders(short_tmp) == []

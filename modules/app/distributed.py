@@ -7,14 +7,18 @@ machine. A job that fails is reported by name and the others go on; a worker tha
 only its current job with it.
 """
 
+import contextlib
 import dataclasses
 import functools
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 
 from ..errors import FommError, UsageError
+from . import interrupt, scratch
 
 # The package ('fomm_tf' installed, 'modules' in a checkout) and the folder that holds it.
 PACKAGE = __package__.split(".")[0]
@@ -114,6 +118,9 @@ class RayWorker:
     def peak_mib(self):
         return peak_mib()
 
+    def pid(self):
+        return os.getpid()
+
 
 def start_ray(address, workers):
     """Starts a local cluster (``address`` 'local') or joins one."""
@@ -124,6 +131,26 @@ def start_ray(address, workers):
     import logging
 
     options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    with keeping_signal_handlers():
+        _init(ray, address, workers, options)
+
+
+@contextlib.contextmanager
+def keeping_signal_handlers():
+    """ray.init replaces SIGTERM's handler (an exit 1 with a stack dump from its C++ core)
+    and SIGHUP's; the scripts' own (modules/app/interrupt.py) come back after it, so a signal
+    ends a Ray run as any other: 143 / 129 / 130 and one line."""
+    previous = {signum: signal.getsignal(signum) for signum in interrupt.SIGNALS}
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in previous.items():
+                if handler is not None:  # None: set outside Python, not ours to restore
+                    signal.signal(signum, handler)
+
+
+def _init(ray, address, workers, options):
     if address == "local":
         env = {"PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]), **QUIET_ENV}
         ray.init(
@@ -161,14 +188,16 @@ def run_ray(
     ``gpus`` and GPUs in the cluster, each worker takes one."""
     import ray
 
-    start_ray(address, workers)
+    pids = []
     try:
+        start_ray(address, workers)
         count = workers or default_workers(gpus)
         _send_code_of(*getattr(make_worker, "args", ()))
         per_worker = 1 if gpus and ray.cluster_resources().get("GPU", 0) >= 1 else 0
         # SPREAD: the workers go to different machines first
         actor = ray.remote(num_cpus=1, num_gpus=per_worker, scheduling_strategy="SPREAD")(RayWorker)
         actors = [actor.remote(make_worker) for _ in range(count)]
+        pids.extend(ray.get([a.pid.remote() for a in actors]))
         errors = [e for e in ray.get([a.start.remote() for a in actors]) if e]
         if errors:
             raise UsageError(f"a Ray worker cannot load the models: {errors[0]}")
@@ -195,8 +224,18 @@ def run_ray(
         seconds = time.perf_counter() - start
         peaks = ray.get([a.peak_mib.remote() for a in idle])
         return Outcome(failures, frames, seconds, count, peaks)
+    except KeyboardInterrupt as error:
+        # Ray's wait and get raise a signal's exception again as a plain KeyboardInterrupt:
+        # the signal's own gives the run its exit code (143, 129) and line
+        signum = interrupt.received()
+        if signum is None or isinstance(error, interrupt.Interrupted):
+            raise
+        raise interrupt.Interrupted(signum) from None
     finally:
         ray.shutdown()
+        if address == "local":
+            # workers stopped mid-job (a signal, an error) leave their scratch folders
+            scratch.clean_stale(set(pids), seconds=5)
 
 
 def _send_code_of(*values):

@@ -15,7 +15,6 @@ writes the result with ``write_result``.
 
 import dataclasses
 import os
-import tempfile
 
 import imageio
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from ..atomic import write_file
 from .frames import read_frames
 from .pipeline import named, prefetch, take
+from .scratch import scratch_folder
 from .video import VideoWriter
 from .visualize import Visualizer
 
@@ -81,7 +81,7 @@ class Worker:
                 source_frames = read_frames(job.source, self.models.frame_shape)
                 source = next(source_frames)[None]
                 source_frames.close()
-            with tempfile.TemporaryDirectory(prefix="fomm-visualization-") as folder:
+            with scratch_folder() as folder:
                 path = os.path.join(folder, "visualization" + self.format)
                 with VideoWriter(path, VISUALIZATION_FPS) as writer:
                     result = self.animate(job, source, first, batches, writer)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import pytest
 from helpers import FIXTURES, ROOT, checkpoint_path
 
@@ -194,3 +195,22 @@ def test_a_killed_runs_scratch_folder_goes_with_the_next_run(tmp_path, short_tmp
     _, err = process.communicate(timeout=240)
     assert process.returncode == 0, err
     assert scratch_folders(short_tmp) == []
+
+
+@pytest.mark.parametrize("block_bytes", [1, 5000, 1 << 30])
+def test_the_strip_file_is_the_frames_side_by_side(tmp_path, block_bytes):
+    import imageio.v3 as iio
+
+    from modules.app.strip import StripFile
+
+    rng = np.random.default_rng(0)
+    smooth = np.linspace(0, 255, 7 * 9 * 3).reshape(7, 9, 3).astype(np.uint8)
+    frames = [rng.integers(0, 256, (2, 7, 9, 3), np.uint8), smooth[None], smooth[None] // 2]
+    with StripFile(str(tmp_path / "strip.raw"), block_bytes) as strip:
+        for batch in frames:
+            strip.append(batch)
+        png = strip.png()
+    want = np.concatenate(list(np.concatenate(frames)), axis=1)
+    np.testing.assert_array_equal(iio.imread(png, extension=".png"), want)
+    # the PNG encoder's size or less
+    assert len(png) <= len(iio.imwrite("<bytes>", want, extension=".png")) * 1.05

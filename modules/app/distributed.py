@@ -1,7 +1,7 @@
 """Runs the jobs of a dataset mode in this process or on a Ray cluster, with the same results.
 
 Each Ray worker is an actor that loads its models once and then takes one job (video or pair)
-at a time; results (strip, encoded visualization, losses) come back to this process, which
+at a time; results (encoded strip and visualization, losses) come back to this process, which
 writes every output, so only the inputs (dataset and models) need to be reachable from every
 machine. A job that fails is reported by name and the others go on; a worker that dies takes
 only its current job with it.

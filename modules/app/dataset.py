@@ -148,7 +148,9 @@ def read_pairs(path, videos):
     ``[(source, driving)]``. Unlike the original, which drops pairs naming videos it lacks, a
     missing video is an error: a silently shorter list would skew a comparison."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: Excel starts its CSV with a byte order mark, which would join the first
+        # column's name ("\ufeffsource")
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
             columns = rows[0].keys() if rows else []
     except FileNotFoundError:

@@ -1,20 +1,24 @@
 """Runs the jobs of a dataset mode in this process or on a Ray cluster, with the same results.
 
 Each Ray worker is an actor that loads its models once and then takes one job (video or pair)
-at a time; results (strip, encoded visualization, losses) come back to this process, which
+at a time; results (encoded strip and visualization, losses) come back to this process, which
 writes every output, so only the inputs (dataset and models) need to be reachable from every
 machine. A job that fails is reported by name and the others go on; a worker that dies takes
 only its current job with it.
 """
 
+import contextlib
 import dataclasses
 import functools
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 
 from ..errors import FommError, UsageError
+from . import interrupt, scratch
 
 # The package ('fomm_tf' installed, 'modules' in a checkout) and the folder that holds it.
 PACKAGE = __package__.split(".")[0]
@@ -42,6 +46,28 @@ def describe(error):
     return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
+def deliver(report, job, result, error, failures):
+    """``report``s a job's result (or its error); a result that cannot be written (``report``
+    raises: a full disk, a name the file system refuses) is that job's failure, not the
+    run's. Returns the frames delivered."""
+    if error is None:
+        try:
+            report(job, result, None)
+            return result.frames
+        except Exception as failed:  # any write failure is this job's only
+            error = describe_write(failed)
+    failures.append((job.name, error))
+    report(job, None, error)
+    return 0
+
+
+def describe_write(error):
+    if isinstance(error, OSError) and error.strerror:
+        where = f" {error.filename}" if error.filename else ""
+        return f"cannot write its output{where}: {error.strerror}"
+    return describe(error)
+
+
 def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -57,13 +83,10 @@ def run_serial(jobs, make_worker, report, started=lambda: None):
     start, frames, failures = time.perf_counter(), 0, []
     for job in jobs:
         try:
-            result = worker.run(job)
-        except Exception as error:  # any failure of one video is that video's, not the run's
-            failures.append((job.name, describe(error)))
-            report(job, None, failures[-1][1])
-            continue
-        frames += result.frames
-        report(job, result, None)
+            result, error = worker.run(job), None
+        except Exception as failed:  # any failure of one video is that video's, not the run's
+            result, error = None, describe(failed)
+        frames += deliver(report, job, result, error, failures)
     return Outcome(failures, frames, time.perf_counter() - start, 0, [peak_mib()])
 
 
@@ -95,6 +118,9 @@ class RayWorker:
     def peak_mib(self):
         return peak_mib()
 
+    def pid(self):
+        return os.getpid()
+
 
 def start_ray(address, workers):
     """Starts a local cluster (``address`` 'local') or joins one."""
@@ -105,6 +131,26 @@ def start_ray(address, workers):
     import logging
 
     options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    with keeping_signal_handlers():
+        _init(ray, address, workers, options)
+
+
+@contextlib.contextmanager
+def keeping_signal_handlers():
+    """ray.init replaces SIGTERM's handler (an exit 1 with a stack dump from its C++ core)
+    and SIGHUP's; the scripts' own (modules/app/interrupt.py) come back after it, so a signal
+    ends a Ray run as any other: 143 / 129 / 130 and one line."""
+    previous = {signum: signal.getsignal(signum) for signum in interrupt.SIGNALS}
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in previous.items():
+                if handler is not None:  # None: set outside Python, not ours to restore
+                    signal.signal(signum, handler)
+
+
+def _init(ray, address, workers, options):
     if address == "local":
         env = {"PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]), **QUIET_ENV}
         ray.init(
@@ -142,14 +188,16 @@ def run_ray(
     ``gpus`` and GPUs in the cluster, each worker takes one."""
     import ray
 
-    start_ray(address, workers)
+    pids = []
     try:
+        start_ray(address, workers)
         count = workers or default_workers(gpus)
         _send_code_of(*getattr(make_worker, "args", ()))
         per_worker = 1 if gpus and ray.cluster_resources().get("GPU", 0) >= 1 else 0
         # SPREAD: the workers go to different machines first
         actor = ray.remote(num_cpus=1, num_gpus=per_worker, scheduling_strategy="SPREAD")(RayWorker)
         actors = [actor.remote(make_worker) for _ in range(count)]
+        pids.extend(ray.get([a.pid.remote() for a in actors]))
         errors = [e for e in ray.get([a.start.remote() for a in actors]) if e]
         if errors:
             raise UsageError(f"a Ray worker cannot load the models: {errors[0]}")
@@ -172,17 +220,22 @@ def run_ray(
                 idle.append(a)
             except ray.exceptions.RayError as lost:  # the worker died (memory, node lost)
                 result, error = None, f"the Ray worker died ({type(lost).__name__})"
-            if error is not None:
-                failures.append((job.name, error))
-                report(job, None, error)
-                continue
-            frames += result.frames
-            report(job, result, None)
+            frames += deliver(report, job, result, error, failures)
         seconds = time.perf_counter() - start
         peaks = ray.get([a.peak_mib.remote() for a in idle])
         return Outcome(failures, frames, seconds, count, peaks)
+    except KeyboardInterrupt as error:
+        # Ray's wait and get raise a signal's exception again as a plain KeyboardInterrupt:
+        # the signal's own gives the run its exit code (143, 129) and line
+        signum = interrupt.received()
+        if signum is None or isinstance(error, interrupt.Interrupted):
+            raise
+        raise interrupt.Interrupted(signum) from None
     finally:
         ray.shutdown()
+        if address == "local":
+            # workers stopped mid-job (a signal, an error) leave their scratch folders
+            scratch.clean_stale(set(pids), seconds=5)
 
 
 def _send_code_of(*values):

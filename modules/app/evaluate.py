@@ -8,21 +8,21 @@ frame 0 of the driving video. Both write the predictions side by side as
 ``(255 * prediction).astype(uint8)`` (a PNG strip) and the Visualizer's frames as a video at
 imageio's default 10 frames/s.
 
-A ``Worker`` computes a ``Result`` (strip, encoded visualization, losses) and writes nothing
+A ``Worker`` computes a ``Result`` (encoded strip and visualization, losses) and writes nothing
 to the output folder, so the same code runs in this process or on a Ray worker; the caller
 writes the result with ``write_result``.
 """
 
 import dataclasses
 import os
-import tempfile
 
-import imageio
 import numpy as np
 
 from ..atomic import write_file
 from .frames import read_frames
 from .pipeline import named, prefetch, take
+from .scratch import scratch_folder
+from .strip import StripFile
 from .video import VideoWriter
 from .visualize import Visualizer
 
@@ -42,7 +42,7 @@ class Job:
 class Result:
     name: str
     frames: int
-    strip: np.ndarray  # uint8 [H, frames * W, 3]
+    png: bytes  # the encoded strip: uint8 [H, frames * W, 3] (modules/app/strip.py)
     visualization: bytes  # the encoded visualization video
     losses: list  # reconstruction: mean |prediction - frame| of each frame
 
@@ -81,22 +81,25 @@ class Worker:
                 source_frames = read_frames(job.source, self.models.frame_shape)
                 source = next(source_frames)[None]
                 source_frames.close()
-            with tempfile.TemporaryDirectory(prefix="fomm-visualization-") as folder:
+            with scratch_folder() as folder:
                 path = os.path.join(folder, "visualization" + self.format)
-                with VideoWriter(path, VISUALIZATION_FPS) as writer:
-                    result = self.animate(job, source, first, batches, writer)
+                with StripFile(os.path.join(folder, "strip.raw")) as strip:
+                    with VideoWriter(path, VISUALIZATION_FPS) as writer:
+                        losses = self.animate(source, first, batches, writer, strip)
+                    png = strip.png()
                 with open(path, "rb") as f:
-                    result.visualization = f.read()
-            return result
+                    return Result(job.name, strip.frames, png, f.read(), losses)
         finally:
             batches.close()
 
-    def animate(self, job, source, first, batches, writer):
+    def animate(self, source, first, batches, writer, strip):
+        """Appends each prediction to ``strip`` and each Visualizer frame to ``writer``;
+        returns the losses."""
         models = self.models
         kp_source = models.kp_detector(image=source)
         encoded = models.encode_source(source_image=source)
         kp_initial = None
-        strips, losses = [], []
+        losses = []
         for driving in _chain(first, batches):
             kp_driving = models.kp_detector(image=driving)
             kp_norm = None
@@ -117,12 +120,12 @@ class Worker:
                 **named("driving", kp_driving if kp_norm is None else kp_norm),
             )
             prediction = out["prediction"]
-            strips.extend((255 * prediction).astype(np.uint8))
+            strip.append((255 * prediction).astype(np.uint8))
             # torch.abs(prediction - driving).mean() of each frame, in float32
             losses.extend(float(x) for x in np.abs(prediction - driving).mean(axis=(1, 2, 3)))
             for frame in self.visualize(source, kp_source, driving, kp_driving, kp_norm, out):
                 writer.append(frame)
-        return Result(job.name, len(strips), np.concatenate(strips, axis=1), b"", losses)
+        return losses
 
     def visualize(self, source, kp_source, driving, kp_driving, kp_norm, out):
         """The Visualizer's frames of one batch (generator outputs as the original's ``out``
@@ -170,7 +173,7 @@ def write_result(result, mode, output, video_format):
     job as done for --resume)."""
     strip_path, video_path = output_paths(output, mode, result.name, video_format)
     write_file(video_path, result.visualization)
-    write_file(strip_path, imageio.v3.imwrite("<bytes>", result.strip, extension=".png"))
+    write_file(strip_path, result.png)
 
 
 def is_done(job, mode, output, video_format):

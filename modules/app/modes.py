@@ -71,6 +71,7 @@ def check(args, config):
         read_pairs,
     )
     from .evaluate import Job
+    from .output_names import pair_name, video_name
 
     for flag in NOT_IN_MODES + NOT_IN_MODES_SWITCHES:
         if getattr(args, flag):
@@ -89,11 +90,15 @@ def check(args, config):
         raise UsageError(f"config {config} has no dataset_params.root_dir; pass --dataset DIR")
     folder, videos = dataset_videos(root)
     folder = os.path.abspath(folder)
+    extensions = (".png", params.reconstruction_format, params.animate_format)
     if args.mode == "reconstruction":
         if params.num_videos is not None:
             # reconstruction.py stops at `it > num_videos`: num_videos + 1 videos
             videos = videos[: params.num_videos + 1]
-        jobs = [Job(v, os.path.join(folder, v), os.path.join(folder, v)) for v in videos]
+        jobs = [
+            Job(video_name(v, extensions), os.path.join(folder, v), os.path.join(folder, v))
+            for v in videos
+        ]
     else:
         pairs_file = args.pairs or (
             params.pairs_list and config_relative(params.pairs_list, config)
@@ -102,12 +107,27 @@ def check(args, config):
             read_pairs(pairs_file, videos) if pairs_file else random_pairs(videos, params.num_pairs)
         )
         pairs = pairs[: params.num_pairs]
-        jobs = [Job(f"{d}-{s}", os.path.join(folder, s), os.path.join(folder, d)) for s, d in pairs]
+        jobs = [
+            Job(
+                pair_name(s, d, videos, extensions),
+                os.path.join(folder, s),
+                os.path.join(folder, d),
+            )
+            for s, d in pairs
+        ]
         if not jobs:
             raise UsageError(f"no pairs to animate (animate_params.num_pairs in {config} is 0)")
-    names = [job.name for job in jobs]
-    if len(set(names)) != len(names):
-        raise UsageError("the pairs list names the same pair twice; each pair has one output")
+    seen = {}
+    for job in jobs:
+        other = seen.setdefault(job.name, job)
+        if other is not job:
+            if (other.source, other.driving) == (job.source, job.driving):
+                raise UsageError(
+                    "the pairs list names the same pair twice; each pair has one output"
+                )
+            raise UsageError(
+                f"two jobs would share the output name {job.name}; rename one of their videos"
+            )
     return params, jobs
 
 

@@ -6,6 +6,8 @@ before TensorFlow is imported (``check``) and loads the models (``load``) as a m
 (modules/app/sources.py). The scripts and ``Animator`` (modules/animator.py) share them.
 """
 
+import os
+
 from ..export.contract import QUANTIZATIONS, build_hint, build_name, saved_model_dir, tflite_dir
 from . import animate, cli
 
@@ -125,9 +127,13 @@ class SavedModel(Backend):
         return animate.model_folder(folder, args.model, "SavedModels", self.hint(args))
 
     def check(self, args):
+        from ..export.manifest import verify
         from .sources import saved_model_paths
 
-        saved_model_paths(self.folder(args), self.hint(args))
+        folder = self.folder(args)
+        paths = saved_model_paths(folder, self.hint(args))
+        # A SavedModel is a program: every file of each folder is checked before one loads.
+        verify(folder, list(paths), self.hint(args))
 
     def load(self, args):
         from ..runtime import skip_graph_optimizer
@@ -185,9 +191,12 @@ class Lite(Backend):
         return animate.model_folder(folder, args.model, "TF Lite models", hint)
 
     def check(self, args):
+        from ..export.manifest import verify
         from .sources import tflite_paths
 
-        tflite_paths(self.folder(args), build_hint(args.model, args.quantize))
+        folder, hint = self.folder(args), build_hint(args.model, args.quantize)
+        paths = tflite_paths(folder, hint)
+        verify(folder, [os.path.basename(path) for path in paths.values()], hint)
         if args.weight_cache and not args.no_weight_cache:  # the default falls back to memory
             cli.check_folder(args.weight_cache, args.weight_cache)
 

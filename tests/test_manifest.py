@@ -4,14 +4,22 @@ tiny model, real flipped bits."""
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
-from helpers import build, demo, run_script
+from helpers import ROOT, build, demo, run_script
 
 from modules.errors import UsageError
 from modules.export import manifest
 
 HINT = "python build.py --model tiny-vox"
+# Runs a script where ``import tensorflow`` fails (tests/test_checks_before_tensorflow.py).
+WITHOUT_TF = (
+    "import os, runpy, sys; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
+    "sys.path.insert(0, os.path.dirname(sys.argv[0])); "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 def flip_bit(path, offset=None):
@@ -168,7 +176,13 @@ def test_build_writes_a_manifest_of_every_file_it_exports(built):
 def test_test_py_refuses_a_saved_model_with_one_flipped_bit(built, tmp_path):
     root = copy_build(built, tmp_path)
     flip_bit(root / "saved_models" / "tiny-vox" / "generator" / "saved_model.pb")
-    result = run_script("test.py", *script_args(root, "test.py", tmp_path))
+    # Where TensorFlow cannot load: the check comes before it.
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TF, str(ROOT / "test.py")]
+        + script_args(root, "test.py", tmp_path),
+        capture_output=True,
+        text=True,
+    )
     one_error_line(
         result,
         "error: ",

@@ -3,6 +3,7 @@ checked by test.py, testlite.py and the web page before a model loads. Real buil
 tiny model, real flipped bits."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,14 @@ def test_an_unlisted_file_in_a_checked_folder_is_an_error(folder):
 def test_a_listed_file_that_is_gone_is_an_error(folder):
     (folder / "generator" / "variables" / "variables.index").unlink()
     with pytest.raises(UsageError, match="variables.index is missing, though its manifest"):
+        manifest.verify(folder, ["generator"], HINT)
+
+
+def test_a_pipe_in_place_of_a_listed_file_is_an_error_not_a_hang(folder):
+    index = folder / "generator" / "variables" / "variables.index"
+    index.unlink()
+    os.mkfifo(index)
+    with pytest.raises(UsageError, match="variables.index is not a regular file"):
         manifest.verify(folder, ["generator"], HINT)
 
 
@@ -287,3 +296,24 @@ def test_the_web_page_refuses_a_tampered_onnx_file(web_models):
         assert load_model(driver, "unlisted") is None
         logs = [entry["message"] for entry in driver.get_log("browser")]
         assert any("models/unlisted has no manifest.json" in line for line in logs), logs
+
+
+@pytest.mark.slow
+def test_the_dataset_modes_check_before_they_load(built, tmp_path):
+    """--mode loads through ``Backend.load`` without ``check``: load checks then."""
+    import argparse
+
+    from modules.app.backends import Lite
+
+    root = copy_build(built, tmp_path)
+    flip_bit(root / "tflite" / "tiny-vox" / "kp_detector.tflite")
+    args = argparse.Namespace(
+        model="tiny-vox",
+        tflite=str(root / "tflite"),
+        quantize=None,
+        threads=None,
+        weight_cache=None,
+        no_weight_cache=True,
+    )
+    with pytest.raises(UsageError, match="kp_detector.tflite does not match its manifest"):
+        Lite().load(args)

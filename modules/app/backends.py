@@ -134,11 +134,14 @@ class SavedModel(Backend):
         paths = saved_model_paths(folder, self.hint(args))
         # A SavedModel is a program: every file of each folder is checked before one loads.
         verify(folder, list(paths), self.hint(args))
+        self.checked = folder
 
     def load(self, args):
         from ..runtime import skip_graph_optimizer
         from .sources import SavedModels
 
+        if getattr(self, "checked", None) != self.folder(args):  # the dataset modes
+            self.check(args)
         skip_graph_optimizer()
         return SavedModels(self.folder(args), self.hint(args))
 
@@ -197,6 +200,7 @@ class Lite(Backend):
         folder, hint = self.folder(args), build_hint(args.model, args.quantize)
         paths = tflite_paths(folder, hint)
         verify(folder, [os.path.basename(path) for path in paths.values()], hint)
+        self.checked = folder
         if args.weight_cache and not args.no_weight_cache:  # the default falls back to memory
             cli.check_folder(args.weight_cache, args.weight_cache)
 
@@ -204,6 +208,8 @@ class Lite(Backend):
         from .sources import LiteModels
         from .weight_cache import WeightCache
 
+        if getattr(self, "checked", None) != self.folder(args):  # the dataset modes
+            self.check(args)
         hint = build_hint(args.model, args.quantize)
         cache = None if args.no_weight_cache else WeightCache(args.weight_cache)
         return LiteModels(self.folder(args), hint, num_threads=args.threads, weight_cache=cache)

@@ -97,15 +97,17 @@ def verify(folder, parts, build_hint):
         part = part.replace(os.sep, "/").strip("/")
         present = files_under(folder, part)
         listed = [k for k in entries if _under(k, part)]
-        for relative in [r for r in present if r not in entries] or ([] if listed else [part]):
+        unlisted = [r for r in present if r not in entries] or ([] if listed else [part])
+        if unlisted:
             raise UsageError(
-                f"{shown(os.path.join(folder, relative))} is not listed in its manifest "
+                f"{shown(os.path.join(folder, unlisted[0]))} is not listed in its manifest "
                 f"({shown(path)}): build.py did not write it; remove it, or rebuild with: "
                 f"{build_hint}"
             )
-        for relative in sorted(set(listed) - set(present)):
+        missing = sorted(set(listed) - set(present))
+        if missing:
             raise UsageError(
-                f"{shown(os.path.join(folder, relative))} is missing, though its manifest "
+                f"{shown(os.path.join(folder, missing[0]))} is missing, though its manifest "
                 f"({shown(path)}) lists it; rebuild with: {build_hint}"
             )
         for relative in present:

@@ -275,7 +275,7 @@ def test_failed_build_keeps_the_previous_models(tmp_path):
     assert "Traceback" not in result.stderr
     assert "jacobian.weight has shape [4, 11, 7, 7]" in result.stderr
     assert (sorted(p.name for p in saved.iterdir()), lite.read_bytes()) == before
-    assert sorted(os.listdir(saved.parent)) == ["kp_detector"]
+    assert sorted(os.listdir(saved.parent)) == ["kp_detector", "manifest.json"]
 
 
 def test_interrupted_replacement_leaves_target_and_no_temporary(tmp_path):

@@ -27,6 +27,7 @@ def test_onnx_files_have_the_signature_names(built):
             "generator.onnx",
             "generator_encode_source.onnx",
             "generator_animate_encoded.onnx",
+            "manifest.json",
         ]
     )
     saved = built(case, "--onnx", "--nolite") / "saved_models" / case

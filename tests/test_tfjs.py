@@ -205,9 +205,11 @@ def test_tfjs_folders_keep_the_signature_names(tfjs_root):
     saved = root.parent.parent / "saved_models" / "tiny-vox"
     stems = [stem for module in MODULES for stem in signature_stems(module).values()]
     onnx = root.parent.parent / "onnx" / "tiny-vox"
-    assert sorted(os.listdir(onnx)) == sorted(f"{stem}.onnx" for stem in stems)
+    assert sorted(os.listdir(onnx)) == sorted(
+        [*(f"{stem}.onnx" for stem in stems), "manifest.json"]
+    )
     assert not (root.parent.parent / "tflite").exists()
-    assert sorted(os.listdir(root)) == sorted(stems)
+    assert sorted(os.listdir(root)) == sorted([*stems, "manifest.json"])
     for module in MODULES:
         loaded = tf.saved_model.load(str(saved / module))
         for key, stem in signature_stems(module).items():

@@ -304,7 +304,7 @@ def test_build_web_writes_what_the_page_reads(web_models):
         assert meta["format"] == "fomm-web-1" and meta["weights"] == "float32"
         assert meta["frame_shape"] == [256, 256, 3] and meta["num_kp"] == 10 and meta["jacobian"]
         assert sorted(os.listdir(web_models / case)) == sorted(
-            [*meta["files"].values(), "model.json"]
+            [*meta["files"].values(), "model.json", "manifest.json"]
         )
         for role, entry in meta["models"].items():
             session = onnxruntime.InferenceSession(str(web_models / case / entry["file"]))

@@ -35,6 +35,64 @@ export async function listModels() {
   return Array.isArray(index.models) ? index.models : [];
 }
 
+// build.py writes models/NAME/manifest.json (modules/export/manifest.py): the SHA-256 and
+// size of every file of the model. Each file is checked against it before it is used: one
+// flipped bit in a model gives wrong frames and no error.
+export const MANIFEST_FORMAT = "fomm-manifest-1";
+
+/** models/NAME/manifest.json's files ({file: {sha256, size}}), or null when the model was
+ * built before build.py wrote manifests (a warning, and the files go unchecked). */
+async function readManifest(name) {
+  const hint = `rebuild with: python build.py --model ${name} --web`;
+  let response;
+  try {
+    response = await fetch(modelUrl(name, "manifest.json"), { cache: "no-cache" });
+  } catch (error) {
+    throw new FommError(`Could not reach models/${name}/manifest.json (${error.message})`);
+  }
+  if (response.status === 404) {
+    console.warn(`models/${name} has no manifest.json, so its files are not checked before they load; ${hint}`);
+    return null;
+  }
+  let manifest = null;
+  try {
+    if (response.ok) manifest = await response.json();
+  } catch {
+    manifest = null;
+  }
+  if (!manifest || manifest.format !== MANIFEST_FORMAT || typeof manifest.files !== "object" || !manifest.files) {
+    throw new FommError(`models/${name}/manifest.json is not a manifest that build.py wrote: ${hint}`);
+  }
+  return manifest.files;
+}
+
+function hex(buffer) {
+  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+let unchecked = false; // warned once: no Web Crypto here
+
+/** Throws a FommError unless `bytes` (an ArrayBuffer) are models/NAME/FILE as build.py
+ * wrote it. */
+async function checkFile(name, files, file, bytes) {
+  if (!files) return;
+  const where = `models/${name}/${file}`;
+  const hint = `rebuild with: python build.py --model ${name} --web`;
+  const entry = files[file];
+  if (!entry) {
+    throw new FommError(`${where} is not listed in its manifest (models/${name}/manifest.json): ${hint}`);
+  }
+  // crypto.subtle exists only in secure contexts (https://, or http:// on localhost).
+  if (!globalThis.crypto || !crypto.subtle) {
+    if (!unchecked) console.warn("this page is not a secure context (https or localhost): model files are not checked against their manifests");
+    unchecked = true;
+    return;
+  }
+  if (bytes.byteLength !== entry.size || hex(await crypto.subtle.digest("SHA-256", bytes)) !== entry.sha256) {
+    throw new FommError(`${where} does not match its manifest (models/${name}/manifest.json): the file changed since build.py wrote it; ${hint}`);
+  }
+}
+
 async function readDescription(name) {
   const hint = `build it with: python build.py --model ${name} --web`;
   if (typeof name !== "string" || !/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith(".")) {
@@ -49,29 +107,34 @@ async function readDescription(name) {
   if (!response.ok) {
     throw new FommError(`Model "${name}" is not built for the web (no models/${name}/model.json): ${hint}`);
   }
+  const bytes = await response.arrayBuffer();
+  const files = await readManifest(name);
+  await checkFile(name, files, "model.json", bytes);
   let description;
   try {
-    description = await response.json();
+    description = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     throw new FommError(`models/${name}/model.json is not valid JSON: ${hint}`);
   }
   if (description.format !== MODEL_FORMAT) {
     throw new FommError(`models/${name}/model.json is not a web model of this page (format ${JSON.stringify(description.format)}, expected ${MODEL_FORMAT}): ${hint}`);
   }
-  return description;
+  return { description, files };
 }
 
-async function createSession(name, file) {
+async function createSession(name, file, files) {
   try {
     // Fetched here, not by ORT: "no-cache" revalidates, so a rebuilt model is never stale.
     const response = await fetch(modelUrl(name, file), { cache: "no-cache" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    return await ort.InferenceSession.create(bytes, {
+    const buffer = await response.arrayBuffer();
+    await checkFile(name, files, file, buffer);
+    return await ort.InferenceSession.create(new Uint8Array(buffer), {
       executionProviders: ["wasm"],
       graphOptimizationLevel: "all",
     });
   } catch (error) {
+    if (error instanceof FommError) throw error;
     throw new FommError(`Could not load models/${name}/${file} (${error.message || error}): rebuild it with: python build.py --model ${name} --web`);
   }
 }
@@ -80,10 +143,10 @@ async function createSession(name, file) {
 export function loadModel(name) {
   if (!models.has(name)) {
     const loading = (async () => {
-      const description = await readDescription(name);
+      const { description, files } = await readDescription(name);
       const sessions = {};
       for (const [key, file] of Object.entries(description.files)) {
-        sessions[key] = await createSession(name, file);
+        sessions[key] = await createSession(name, file, files);
       }
       return { name, description, sessions };
     })();

@@ -6,6 +6,8 @@ before TensorFlow is imported (``check``) and loads the models (``load``) as a m
 (modules/app/sources.py). The scripts and ``Animator`` (modules/animator.py) share them.
 """
 
+import os
+
 from ..export.contract import QUANTIZATIONS, build_hint, build_name, saved_model_dir, tflite_dir
 from . import animate, cli
 
@@ -134,21 +136,35 @@ class SavedModel(Backend):
         return animate.model_folder(folder, args.model, "SavedModels", self.hint(args))
 
     def check(self, args):
-        from .sources import saved_model_paths
-
-        saved_model_paths(self.folder(args), self.hint(args))
+        self.checked = self.verify(self.folder(args), self.hint(args))
 
     def load(self, args):
-        return self.models(self.folder(args), self.hint(args))
+        folder = self.folder(args)
+        checked = getattr(self, "checked", None) == folder  # the dataset modes skip check()
+        return self.models(folder, self.hint(args), verified=checked)
 
     @staticmethod
-    def models(folder, hint):
-        """build.py's SavedModels in ``folder``, as test.py runs them (graph optimizer off on
-        a CPU); ``hint``: the build command that error messages give."""
-        from ..runtime import skip_graph_optimizer
-        from .sources import SavedModels, saved_model_paths
+    def verify(folder, hint):
+        """Checks that ``folder`` holds the three SavedModels and that every file of each
+        matches build.py's manifest (a SavedModel is a program: none loads unchecked);
+        returns ``folder``. Needs no TensorFlow."""
+        from ..export.manifest import verify
+        from .sources import saved_model_paths
 
-        saved_model_paths(folder, hint)
+        paths = saved_model_paths(folder, hint)
+        verify(folder, list(paths), hint)
+        return folder
+
+    @classmethod
+    def models(cls, folder, hint, verified=False):
+        """build.py's SavedModels in ``folder``, checked (unless ``verified`` already) and
+        loaded as test.py runs them (graph optimizer off on a CPU); ``hint``: the build
+        command that error messages give."""
+        from ..runtime import skip_graph_optimizer
+        from .sources import SavedModels
+
+        if not verified:
+            cls.verify(folder, hint)
         skip_graph_optimizer()
         return SavedModels(folder, hint)
 
@@ -201,25 +217,37 @@ class Lite(Backend):
         return animate.model_folder(folder, args.model, "TF Lite models", hint)
 
     def check(self, args):
-        from .sources import tflite_paths
-
-        tflite_paths(self.folder(args), build_hint(args.model, args.quantize))
+        self.checked = self.verify(self.folder(args), build_hint(args.model, args.quantize))
         if args.weight_cache and not args.no_weight_cache:  # the default falls back to memory
             cli.check_folder(args.weight_cache, args.weight_cache)
 
     def load(self, args):
-        hint = build_hint(args.model, args.quantize)
+        folder, hint = self.folder(args), build_hint(args.model, args.quantize)
         cache = not args.no_weight_cache and (args.weight_cache or True)
-        return self.models(self.folder(args), hint, args.threads, cache)
+        checked = getattr(self, "checked", None) == folder  # the dataset modes skip check()
+        return self.models(folder, hint, args.threads, cache, verified=checked)
 
     @staticmethod
-    def models(folder, hint, threads=None, weight_cache=True):
-        """build.py's TF Lite models in ``folder`` on LiteRT, as testlite.py runs them;
-        ``weight_cache``: True (the default folder), a folder, or False (pack in memory)."""
-        from .sources import LiteModels, tflite_paths
+    def verify(folder, hint):
+        """Checks that ``folder`` holds the three TF Lite models and that they match
+        build.py's manifest; returns ``folder``."""
+        from ..export.manifest import verify
+        from .sources import tflite_paths
+
+        paths = tflite_paths(folder, hint)
+        verify(folder, [os.path.basename(path) for path in paths.values()], hint)
+        return folder
+
+    @classmethod
+    def models(cls, folder, hint, threads=None, weight_cache=True, verified=False):
+        """build.py's TF Lite models in ``folder``, checked (unless ``verified`` already)
+        and run on LiteRT as testlite.py runs them; ``weight_cache``: True (the default
+        folder), a folder, or False (pack in memory)."""
+        from .sources import LiteModels
         from .weight_cache import WeightCache
 
-        tflite_paths(folder, hint)
+        if not verified:
+            cls.verify(folder, hint)
         cache = None
         if weight_cache:
             cache = WeightCache(None if weight_cache is True else weight_cache)

@@ -227,12 +227,17 @@ class OnnxModels(NumpyModel):
     def __init__(self, directory, build_hint):
         import onnxruntime
 
+        from ..export.manifest import verify
+
+        stems = [stem for module in MODULES for stem in signature_stems(module).values()]
+        for path in [onnx_path(directory, stem) for stem in stems]:
+            if not os.path.isfile(path):
+                raise UsageError(f"no ONNX model at {path}; build it with: {build_hint}")
+        verify(directory, [os.path.basename(onnx_path("", stem)) for stem in stems], build_hint)
         functions, input_shapes = {}, {}
         for module, signatures in MODULES.items():
             for key, stem in signature_stems(module).items():
                 path = onnx_path(directory, stem)
-                if not os.path.isfile(path):
-                    raise UsageError(f"no ONNX model at {path}; build it with: {build_hint}")
                 try:
                     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
                 except Exception as error:  # a damaged file: onnxruntime raises many kinds

@@ -4,6 +4,8 @@
 writes saved_models/vox/{kp_detector,process_kp,generator}/ and
 tflite/vox/{kp_detector,process_kp,generator}.tflite (+ tflite/vox/OPS.md);
 --onnx adds onnx/vox/*.onnx, --tfjs adds tfjs/vox/{kp_detector,process_kp,generator,...}/.
+Each output folder gets manifest.json, the SHA-256 of every file written there, which the
+scripts and the web page check before they load a model (docs/manifest.md).
 """
 
 import os
@@ -18,6 +20,7 @@ from .contract import (
     build_name,
     onnx_dir,
     saved_model_dir,
+    signature_stems,
     tfjs_dir,
     tflite_dir,
     tflite_path,
@@ -231,7 +234,7 @@ def build(args, name, config, checkpoint):
     cli.import_tensorflow()
     from .. import load_model
     from ..atomic import write_file
-    from ..export import onnx, savedmodel
+    from ..export import manifest, onnx, savedmodel
 
     steps = Steps(name)
     precision = None if args.precision == "float32" else args.precision
@@ -270,6 +273,7 @@ def build(args, name, config, checkpoint):
                 module,
                 directory,
             )
+            manifest.update(os.path.dirname(directory), [module])
     if args.onnx:
         folder = onnx_dir(args.onnx_dir, name)
         for module in modules:
@@ -283,6 +287,7 @@ def build(args, name, config, checkpoint):
             )
             for path, data in files:
                 write_file(path, data)
+            manifest.update(folder, [os.path.basename(path) for path, _ in files])
     if args.tfjs:
         from ..export import tfjs
 
@@ -294,6 +299,8 @@ def build(args, name, config, checkpoint):
             args.tfjs_dir,
             name,
         )
+        stems = [stem for module in modules for stem in signature_stems(module).values()]
+        manifest.update(tfjs_dir(args.tfjs_dir, name), stems)
     weights = ["float32"] * args.web + ["float16"] * args.web_float16
     if weights:
         build_web(steps, model, args.web_models, name, weights)
@@ -303,7 +310,7 @@ def build(args, name, config, checkpoint):
 
 def build_tflite(args, name, signatures, modules, steps):
     from ..atomic import write_file
-    from ..export import tflite
+    from ..export import manifest, tflite
 
     folder = tflite_dir(args.tflite, name, args.quantize)
     for module in modules:
@@ -318,10 +325,12 @@ def build_tflite(args, name, signatures, modules, steps):
         write_file(path, flatbuffer)
         print(f"[{name}]   {len(flatbuffer) / 2**20:.1f} MiB", flush=True)
     write_file(os.path.join(folder, "OPS.md"), tflite.ops_report(folder))
+    parts = [os.path.basename(tflite_path(folder, module)) for module in modules]
+    manifest.update(folder, [*parts, "OPS.md"])
 
 
 def build_web(steps, model, root, name, weights):
-    from ..export import web
+    from ..export import manifest, web
 
     folders = ", ".join(
         os.path.relpath(os.path.join(root, build_name(name, None if w == "float32" else w)))
@@ -331,6 +340,7 @@ def build_web(steps, model, root, name, weights):
         f"web page models {folders}", web.write_web_models, model, root, name, weights
     )
     for folder, size in written:
+        manifest.update(folder)  # the folder was replaced whole
         print(f"[{name}]   {os.path.basename(folder)}: {size / 2**20:.1f} MiB", flush=True)
 
 

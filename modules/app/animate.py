@@ -94,6 +94,12 @@ def parser(prog, description, backend=None):
         "(default: result.mp4); with --mode, the output folder (default: log/NAME)",
     )
     output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the numbered PNG frames already in the --output folder (other files, "
+        "higher-numbered frames included, stay); without it such a folder is refused",
+    )
+    output.add_argument(
         "--audio", action="store_true", help="copy the driving video's audio track into the output"
     )
     output.add_argument(
@@ -163,7 +169,7 @@ def check(args):
     for flag in ("source_image", "driving_video"):
         if os.path.exists(args.output) and os.path.samefile(args.output, getattr(args, flag)):
             raise UsageError(f"--output {args.output} is the --{flag}; choose another output path")
-    check_output(args.output)
+    check_output(args.output, args.overwrite)
     framing.check_flags(args, reader.size)
     return min(total, args.frames or total) if total else args.frames
 
@@ -204,6 +210,7 @@ def main(backend, argv=None, prog=None):
         frames=args.frames,
         side_by_side=args.side_by_side,
         audio=args.audio,
+        overwrite=args.overwrite,
         strict=args.strict,
         framing=faces,
     )

@@ -158,12 +158,19 @@ _FORMATS = {
 }
 
 
-def check_output(path):
+FRAME_NAME = re.compile(r"\d{6}\.png")  # 000000.png, 000001.png, ...: PNG frames
+
+
+def check_output(path, overwrite=False):
     """'png' for a folder of PNG frames (a path ending in '/' or an existing directory),
-    'video' for a known video extension; InputError otherwise, before anything is written."""
+    'video' for a known video extension; InputError otherwise, before anything is written.
+    A folder that already holds numbered frames (which a run would replace, however many
+    frames it makes) is an InputError unless ``overwrite``."""
     path = os.fspath(path)
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
         cli.check_folder(path, path)
+        if not overwrite:
+            _refuse_frames(path, frame_names(path))
         return "png"
     cli.check_folder(os.path.dirname(os.path.abspath(path)), path)
     ext = os.path.splitext(path)[1].lower()
@@ -177,6 +184,23 @@ def check_output(path):
     return "video"
 
 
+def frame_names(folder):
+    """The numbered PNG frames already in ``folder`` (none when it is not a folder)."""
+    try:
+        return sorted(name for name in os.listdir(folder) if FRAME_NAME.fullmatch(name))
+    except OSError:
+        return []
+
+
+def _refuse_frames(folder, names):
+    if names:
+        raise InputError(
+            f"Cannot write '{folder}': it already holds {len(names)} numbered PNG frame(s) "
+            f"({names[0]}...) that this run would replace. Choose an empty or new folder, "
+            f"or pass --overwrite to replace them."
+        )
+
+
 class VideoWriter:
     """Stream uint8 (H, W, 3) frames into a video, atomically.
 
@@ -185,9 +209,13 @@ class VideoWriter:
     000000.png, 000001.png, ... Frames go to a temporary file (or directory) beside the target,
     which replaces the target only on `close()` or a clean exit of the `with` block; on an
     exception or `abort()` the temporary is removed and an existing target is left untouched.
+    An existing folder that holds numbered frames is an InputError unless `overwrite`; then
+    the frames written replace theirs and every other file stays, higher-numbered frames too.
     """
 
-    def __init__(self, path, fps, audio_from=None, audio_seconds=None, audio_start=None):
+    def __init__(
+        self, path, fps, audio_from=None, audio_seconds=None, audio_start=None, overwrite=False
+    ):
         path = os.fspath(path)
         self.fps = fps
         # Audio is muxed into the temporary file before it is renamed, so the target only
@@ -196,7 +224,8 @@ class VideoWriter:
         self.audio_start = audio_start
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self.png_dir = check_output(path) == "png"
+        self.overwrite = overwrite
+        self.png_dir = check_output(path, overwrite) == "png"
         self.path = os.path.normpath(path) if self.png_dir else path
         ext = os.path.splitext(path)[1].lower()
         try:
@@ -278,13 +307,13 @@ class VideoWriter:
             os.rename(self._tmp, self.path)
             self._tmp = None
             return
-        # An existing directory may hold other files: replace only our numbered frames, and
-        # drop numbered frames left over from a longer earlier run.
-        for name in sorted(os.listdir(self._tmp)):
+        names = sorted(os.listdir(self._tmp))
+        if not self.overwrite:  # frames put there since the run began
+            present = [n for n in names if os.path.lexists(os.path.join(self.path, n))]
+            _refuse_frames(self.path, present)
+        # Only the frames written are replaced: every other file in the folder is the user's.
+        for name in names:
             os.replace(os.path.join(self._tmp, name), os.path.join(self.path, name))
-        for name in os.listdir(self.path):
-            if re.fullmatch(r"\d{6}\.png", name) and int(name[:6]) >= self.count:
-                os.remove(os.path.join(self.path, name))
 
     def abort(self):
         """Stop and remove the temporary output; the target is not touched."""

@@ -4,8 +4,12 @@ Reading follows the original demo.py (imageio v2 + ffmpeg). Outputs are written 
 target under a temporary name (modules/atomic.py) and only renamed into place when complete.
 """
 
+import errno
 import os
 import re
+import sys
+import tempfile
+import threading
 import warnings
 
 import imageio
@@ -237,6 +241,8 @@ class VideoWriter:
             ) from None
         self._options = None if self.png_dir else _FORMATS[ext]
         self._gen = None
+        self._proc = None  # ffmpeg, once started
+        self._log = _log_file() if not self.png_dir else None
         self._shape = None
         self.count = 0
 
@@ -253,22 +259,34 @@ class VideoWriter:
             raise ValueError(
                 f"frame {self.count} has shape {frame.shape}, the first had {self._shape}"
             )
-        if self.png_dir:
-            imageio.v2.imwrite(os.path.join(self._tmp, f"{self.count:06d}.png"), frame)
-        else:
-            if self._gen is None:
-                opts = dict(self._options, output_params=list(self._options["output_params"]))
-                self._gen = imageio_ffmpeg.write_frames(
-                    self._tmp,
-                    (frame.shape[1], frame.shape[0]),
-                    fps=self.fps,
-                    quality=None,
-                    ffmpeg_log_level="error",
-                    **opts,
-                )
-                self._gen.send(None)
-            self._gen.send(np.ascontiguousarray(frame))
+        try:
+            if self.png_dir:
+                imageio.v2.imwrite(os.path.join(self._tmp, f"{self.count:06d}.png"), frame)
+            else:
+                if self._gen is None:
+                    self._start(frame.shape)
+                self._gen.send(np.ascontiguousarray(frame))
+        except OSError as error:  # ffmpeg ended (BrokenPipe), or the disk is full
+            self._fail(error)
         self.count += 1
+
+    def _start(self, shape):
+        """Starts ffmpeg with its messages in a log of ours: on a full disk they would bury
+        the one line that says so; any other failure shows them."""
+        opts = dict(self._options, output_params=list(self._options["output_params"]))
+        self._gen = imageio_ffmpeg.write_frames(
+            self._tmp,
+            (shape[1], shape[0]),
+            fps=self.fps,
+            quality=None,
+            ffmpeg_log_level="error",
+            **opts,
+        )
+        with _stderr_to(self._log):
+            self._gen.send(None)  # launches ffmpeg, which keeps the stderr it started with
+        # imageio-ffmpeg does not check ffmpeg's exit status: keep its process to do so.
+        frame = getattr(self._gen, "gi_frame", None)
+        self._proc = frame.f_locals.get("p") if frame is not None else None
 
     def close(self):
         """Finish the file and move it into place."""
@@ -277,11 +295,17 @@ class VideoWriter:
         try:
             if self._gen is not None:
                 gen, self._gen = self._gen, None
-                gen.close()  # waits for ffmpeg to finish the file
+                try:
+                    gen.close()  # waits for ffmpeg to finish the file
+                except OSError as error:
+                    self._fail(error)
+                if self._proc is not None and self._proc.returncode:
+                    self._fail(None)
             if self.count == 0:
                 raise ValueError(f"no frames were given for '{self.path}'; nothing written")
             if not self.png_dir and os.path.getsize(self._tmp) == 0:
-                raise RuntimeError(f"ffmpeg failed to write '{self.path}'")
+                self._fail(None)
+            self._show_log()
             if self.audio_from is not None:
                 self._add_audio()
             if self.png_dir:
@@ -291,6 +315,38 @@ class VideoWriter:
                 self._tmp = None
         finally:
             self.abort()
+
+    def _fail(self, error):
+        """Raises for a write that failed: a full disk is an InputError (one line: nothing
+        is wrong with the inputs, but the run cannot finish); anything else shows ffmpeg's
+        messages and raises ``error`` (a bug). The temporary goes either way."""
+        full = _disk_full(error, self._log_text(), self._tmp)
+        if not full:
+            self._show_log()
+        self.abort()
+        if full:
+            raise InputError(
+                f"Cannot write '{self.path}': no space left on device. Free space or choose "
+                f"another output path."
+            ) from None
+        raise error or RuntimeError(f"ffmpeg failed to write '{self.path}'")
+
+    def _log_text(self):
+        if self._log is None:
+            return ""
+        try:
+            self._log.seek(0)
+            return self._log.read(1 << 20).decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def _show_log(self):
+        """ffmpeg's messages, where nothing explains them better, on stderr as before."""
+        text = self._log_text()
+        if text:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            self._log.truncate(0)
 
     def _add_audio(self):
         ext = os.path.splitext(self.path)[1].lower()
@@ -326,6 +382,9 @@ class VideoWriter:
         if self._tmp is not None:
             tmp, self._tmp = self._tmp, None
             discard(tmp)
+        if self._log is not None:
+            log, self._log = self._log, None
+            log.close()
 
     def __enter__(self):
         return self
@@ -342,3 +401,47 @@ class VideoWriter:
             self.abort()
         except Exception:
             pass
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
+_STDERR_LOCK = threading.Lock()
+
+
+def _disk_full(error, log, tmp):
+    """Whether a write failed for want of space: the error says so, ffmpeg's log says so, or
+    (no log) the file system of ``tmp`` has no block left."""
+    if getattr(error, "errno", None) in _DISK_FULL or any(t in log for t in _DISK_FULL_TEXT):
+        return True
+    try:
+        return tmp is not None and os.statvfs(os.path.dirname(tmp)).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _log_file():
+    try:
+        return tempfile.TemporaryFile()
+    except OSError:
+        return None  # ffmpeg's messages go to stderr as they come
+
+
+class _stderr_to:
+    """File descriptor 2 points to ``log`` inside the block (a child started there keeps it);
+    nothing changes when ``log`` is None."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __enter__(self):
+        if self.log is not None:
+            _STDERR_LOCK.acquire()
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            os.dup2(self.log.fileno(), 2)
+
+    def __exit__(self, *exc):
+        if self.log is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+            _STDERR_LOCK.release()

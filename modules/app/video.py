@@ -344,8 +344,11 @@ class VideoWriter:
         """ffmpeg's messages, where nothing explains them better, on stderr as before."""
         text = self._log_text()
         if text:
-            sys.stderr.write(text)
-            sys.stderr.flush()
+            try:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass  # no stderr to show them on
             self._log.truncate(0)
 
     def _add_audio(self):
@@ -428,20 +431,30 @@ def _log_file():
 
 class _stderr_to:
     """File descriptor 2 points to ``log`` inside the block (a child started there keeps it);
-    nothing changes when ``log`` is None."""
+    nothing changes when ``log`` is None or descriptor 2 is closed."""
 
     def __init__(self, log):
         self.log = log
+        self.saved = None
 
     def __enter__(self):
-        if self.log is not None:
-            _STDERR_LOCK.acquire()
+        if self.log is None:
+            return
+        _STDERR_LOCK.acquire()
+        try:
             sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # a closed stderr: the child's messages go to the log all the same
+        try:
             self.saved = os.dup(2)
-            os.dup2(self.log.fileno(), 2)
+        except OSError:
+            _STDERR_LOCK.release()
+            return
+        os.dup2(self.log.fileno(), 2)
 
     def __exit__(self, *exc):
-        if self.log is not None:
+        if self.saved is not None:
             os.dup2(self.saved, 2)
             os.close(self.saved)
+            self.saved = None
             _STDERR_LOCK.release()

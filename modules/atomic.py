@@ -7,25 +7,40 @@ testlite.py's weight cache (modules/app/weight_cache.py) share it.
 """
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
+import sys
+import time
 import uuid
+
+# Temporaries older than this are cleaned whoever made them: no run takes a day without
+# touching its output, so one that old was left by a machine that stopped.
+FOREIGN_AGE = 24 * 3600
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+# Room that a temporary name adds to the target's stem: "." + ".tmp-" + a process id of up
+# to 10 digits + "-OWNER-HEX" (8 + 8 hex digits and two dashes).
+_ADDED = 1 + 5 + 10 + 2 + 8 + 8
+_LONG_EXT = 32  # a longer "extension" is part of the name, not a container's suffix
 
 
 def temp_beside(path, folder=False):
     """Creates an empty file (or folder) beside ``path`` under a fresh name; returns its path.
 
-    The name is hidden, matches ``*.tmp-*`` (.gitignore), holds this process's id and keeps a
-    file's extension (ffmpeg picks the container from it): ``.result.tmp-PID-HEX.mp4``.
-    Unlike tempfile's private (0600/0700) paths, it gets the umask's permissions, which the
-    final file or folder keeps once renamed. Stale temporaries of the same target go first.
+    The name is hidden, matches ``*.tmp-*`` (.gitignore), holds this process's id and the
+    machine it runs on (``owner``), and keeps a file's extension (ffmpeg picks the container
+    from it): ``.result.tmp-PID-OWNER-HEX.mp4``. A stem too long for a 255-byte name is cut
+    and ends in a hash of the whole stem. Unlike tempfile's private (0600/0700) paths, it gets
+    the umask's permissions, which the final file or folder keeps once renamed. Stale
+    temporaries of the same target go first.
     """
-    parent, name = os.path.split(os.path.abspath(path))
-    stem, ext = (name, "") if folder else os.path.splitext(name)
+    parent, stem, ext = _parts(path, folder)
     clean_stale(parent, stem, ext)
-    tmp = os.path.join(parent, f".{stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{ext}")
+    tmp = os.path.join(parent, f".{stem}.tmp-{os.getpid()}-{owner()}-{uuid.uuid4().hex[:8]}{ext}")
     if folder:
         os.mkdir(tmp)
     else:
@@ -33,20 +48,82 @@ def temp_beside(path, folder=False):
     return tmp
 
 
+def _parts(path, folder):
+    """(parent folder, stem, extension) of the temporaries of ``path``, the stem shortened so
+    that every temporary name fits in NAME_MAX bytes."""
+    parent, name = os.path.split(os.path.abspath(os.fspath(path)))
+    stem, ext = (name, "") if folder else os.path.splitext(name)
+    if len(os.fsencode(ext)) > _LONG_EXT:
+        stem, ext = name, ""
+    room = NAME_MAX - _ADDED - len(os.fsencode(ext))
+    encoded = os.fsencode(stem)
+    if len(encoded) > room:
+        digest = hashlib.sha256(encoded).hexdigest()[:8]
+        # Cut on a character boundary: the name stays valid in the file system's encoding.
+        kept = encoded[: room - 9].decode(sys.getfilesystemencoding(), "ignore")
+        stem = f"{kept}~{digest}"
+    return parent, stem, ext
+
+
+@functools.cache
+def owner():
+    """8 hex digits that name this machine, this boot of it and this process-id namespace
+    (a container has its own). A process id only means something within all three: the same
+    number elsewhere (another container, another host sharing the folder) is another
+    process."""
+    parts = [socket.gethostname()]
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            if source.endswith("boot_id"):
+                with open(source) as f:
+                    parts.append(f.read().strip())
+            else:
+                parts.append(os.readlink(source))
+        except OSError:
+            parts.append("")  # not Linux: the host name alone
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
 def clean_stale(parent, stem, ext=""):
     """Removes the temporaries that a process killed outright (SIGKILL, power loss) left for
-    the target ``stem + ext`` in ``parent``: those whose process no longer runs on this
-    machine. A live process's temporary (a concurrent run) is never touched; a reused process
-    id only keeps a stale one a while longer."""
-    pattern = re.compile(rf"\.{{1,2}}{re.escape(stem)}\.tmp-(\d+)-[0-9a-f]{{8}}.*{re.escape(ext)}")
+    the target ``stem + ext`` in ``parent``. One that this machine (same boot, same process
+    namespace, see ``owner``) made goes once its process no longer runs; one made elsewhere
+    goes only when nothing in it changed for FOREIGN_AGE, since its process cannot be asked
+    about. A live process's temporary (a concurrent run) is never touched; a reused process id
+    only keeps a stale one a while longer. Names without an owner (written by earlier
+    versions) are judged by their process id, as those versions did."""
+    pattern = re.compile(
+        rf"\.{{1,2}}{re.escape(stem)}\.tmp-(\d+)-(?:([0-9a-f]{{8}})-)?[0-9a-f]{{8}}.*"
+        rf"{re.escape(ext)}"
+    )
     try:
         names = os.listdir(parent)
     except OSError:
         return
     for name in names:
         match = pattern.fullmatch(name)
-        if match and not _running(int(match.group(1))):
-            discard(os.path.join(parent, name))
+        if not match:
+            continue
+        path = os.path.join(parent, name)
+        made_here = match.group(2) in (None, owner())
+        if made_here and not _running(int(match.group(1))):
+            discard(path)
+        elif not made_here and _age(path) > FOREIGN_AGE:
+            discard(path)
+
+
+def _age(path):
+    """Seconds since anything in ``path`` (a file, or a folder and what it holds) changed."""
+    try:
+        latest = os.lstat(path).st_mtime
+        if os.path.isdir(path) and not os.path.islink(path):
+            for folder, _, files in os.walk(path):
+                for entry in [folder, *(os.path.join(folder, f) for f in files)]:
+                    with contextlib.suppress(OSError):
+                        latest = max(latest, os.lstat(entry).st_mtime)
+    except OSError:
+        return 0.0
+    return time.time() - latest
 
 
 def _running(pid):

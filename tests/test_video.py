@@ -178,16 +178,49 @@ def test_writer_png_frames_are_exact(tmp_path, existing):
         (folder / "keep.txt").write_text("not ours")
         for i in range(10):  # frames of an earlier, longer run
             imageio.v2.imwrite(folder / f"{i:06d}.png", frames[0])
-    with VideoWriter(str(folder) + ("" if existing else "/"), 25) as writer:
+    path = str(folder) + ("" if existing else "/")
+    with VideoWriter(path, 25, overwrite=existing) as writer:
         for frame in frames:
             writer.append(frame)
     names = sorted(os.listdir(folder))
     pngs = [n for n in names if n.endswith(".png")]
-    assert pngs == [f"{i:06d}.png" for i in range(len(frames))]
+    # --overwrite replaces the frames written; the later ones of the longer run stay.
+    assert pngs == [f"{i:06d}.png" for i in range(10 if existing else len(frames))]
     assert ("keep.txt" in names) == existing
-    for name, frame in zip(pngs, frames):
+    for name, frame in zip(pngs, frames + [frames[0]] * 4):
         np.testing.assert_array_equal(imageio.v2.imread(folder / name), frame)
     assert leftovers(tmp_path) == []
+
+
+def test_writer_refuses_a_folder_of_frames(tmp_path):
+    """A folder holding the user's numbered PNGs is refused before anything is written, and
+    when frames appear there while the run writes, at the end; nothing of the folder changes."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(100):
+        (folder / f"{i:06d}.png").write_bytes(b"user %d" % i)
+    with pytest.raises(InputError, match="100 numbered PNG frame.*--overwrite"):
+        VideoWriter(str(folder) + "/", 25)
+    late = tmp_path / "late"
+    with pytest.raises(InputError, match="000001.png.*--overwrite"):
+        with VideoWriter(str(late) + "/", 25) as writer:
+            for frame in synthetic(4):
+                writer.append(frame)
+            late.mkdir()
+            (late / "000001.png").write_bytes(b"user")
+    assert [p.read_bytes() for p in sorted(folder.iterdir())] == [
+        b"user %d" % i for i in range(100)
+    ]
+    assert os.listdir(late) == ["000001.png"] and (late / "000001.png").read_bytes() == b"user"
+    assert leftovers(tmp_path) == []
+    # Other files do not count: the frames go in beside them.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    (other / "1.png").write_text("x")
+    with VideoWriter(other, 25) as writer:
+        writer.append(synthetic(1)[0])
+    assert sorted(os.listdir(other)) == ["000000.png", "1.png", "notes.txt"]
 
 
 class Boom(Exception):
@@ -214,7 +247,7 @@ def test_writer_is_atomic(tmp_path, target, exc):
         path.write_bytes(b"previous result")
     before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(exc):
-        with VideoWriter(path, 25) as writer:
+        with VideoWriter(path, 25, overwrite=True) as writer:
             for frame in synthetic():
                 writer.append(frame)
             raise exc()

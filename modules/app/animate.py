@@ -110,6 +110,12 @@ def parser(prog, description, backend=None):
         "(default: result.mp4); with --mode, the output folder (default: log/NAME)",
     )
     output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the numbered PNG frames already in the --output folder (other files, "
+        "higher-numbered frames included, stay); without it such a folder is refused",
+    )
+    output.add_argument(
         "--audio", action="store_true", help="copy the driving video's audio track into the output"
     )
     output.add_argument(
@@ -154,6 +160,7 @@ class Request:
     frames: int | None
     side_by_side: bool
     audio: bool
+    overwrite: bool
     strict: bool
     crop: bool
     paste_back: bool
@@ -180,6 +187,7 @@ class Request:
             frames=self.frames,
             side_by_side=self.side_by_side,
             audio=self.audio,
+            overwrite=self.overwrite,
             strict=self.strict,
             framing=framing,
         )
@@ -245,7 +253,7 @@ def check(args):
         for flag in ("source_image", "driving_video"):
             if os.path.exists(output) and os.path.samefile(output, getattr(request, flag)):
                 raise UsageError(f"--output {output} is the --{flag}; choose another output path")
-        check_output(output)
+        check_output(output, request.overwrite)
         framing.check_flags(request, reader.size)
     except BaseException:
         reader.close()

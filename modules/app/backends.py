@@ -114,6 +114,7 @@ class SavedModel(Backend):
 
     def add_flags(self, parser):
         group = parser.add_argument_group("model (SavedModels from build.py)")
+        animate.add_mode_config_flag(group)
         group.add_argument(
             "--saved_models",
             default=cli.saved_models_dir(),
@@ -181,6 +182,7 @@ class Lite(Backend):
 
     def add_flags(self, parser):
         group = parser.add_argument_group("model (TF Lite models from build.py, on LiteRT)")
+        animate.add_mode_config_flag(group)
         group.add_argument(
             "--tflite",
             default=cli.tflite_dir(),

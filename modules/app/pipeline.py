@@ -41,6 +41,7 @@ class Settings:
     frames: int = None  # the first N frames only
     side_by_side: bool = False
     audio: bool = False
+    overwrite: bool = False  # replace the numbered frames already in a PNG folder
     strict: bool = False  # a damaged driving video is an error, not a warning
     framing: object = None  # modules.app.framing.Framing: face crops and paste-back
 
@@ -90,6 +91,7 @@ class Animation:
                 audio_from=driving_path if s.audio else None,
                 audio_seconds=s.frames / reader.fps if s.frames and s.audio else None,
                 audio_info=reader.info,
+                overwrite=s.overwrite,
             ) as writer,
         ):
             count = 0

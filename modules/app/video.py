@@ -4,8 +4,12 @@ Reading follows the original demo.py (imageio v2 + ffmpeg). Outputs are written 
 target under a temporary name (modules/atomic.py) and only renamed into place when complete.
 """
 
+import errno
 import os
 import re
+import sys
+import tempfile
+import threading
 import warnings
 
 import imageio
@@ -185,12 +189,19 @@ _FORMATS = {
 }
 
 
-def check_output(path):
+FRAME_NAME = re.compile(r"\d{6}\.png")  # 000000.png, 000001.png, ...: PNG frames
+
+
+def check_output(path, overwrite=False):
     """'png' for a folder of PNG frames (a path ending in '/' or an existing directory),
-    'video' for a known video extension; InputError otherwise, before anything is written."""
+    'video' for a known video extension; InputError otherwise, before anything is written.
+    A folder that already holds numbered frames (which a run would replace, however many
+    frames it makes) is an InputError unless ``overwrite``."""
     path = os.fspath(path)
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
         cli.check_folder(path, path)
+        if not overwrite:
+            _refuse_frames(path, frame_names(path))
         return "png"
     cli.check_folder(os.path.dirname(os.path.abspath(path)), path)
     ext = os.path.splitext(path)[1].lower()
@@ -204,6 +215,23 @@ def check_output(path):
     return "video"
 
 
+def frame_names(folder):
+    """The numbered PNG frames already in ``folder`` (none when it is not a folder)."""
+    try:
+        return sorted(name for name in os.listdir(folder) if FRAME_NAME.fullmatch(name))
+    except OSError:
+        return []
+
+
+def _refuse_frames(folder, names):
+    if names:
+        raise InputError(
+            f"Cannot write '{folder}': it already holds {len(names)} numbered PNG frame(s) "
+            f"({names[0]}...) that this run would replace. Choose an empty or new folder, "
+            f"or pass --overwrite to replace them."
+        )
+
+
 class VideoWriter:
     """Stream uint8 (H, W, 3) frames into a video, atomically.
 
@@ -212,10 +240,19 @@ class VideoWriter:
     000000.png, 000001.png, ... Frames go to a temporary file (or directory) beside the target,
     which replaces the target only on `close()` or a clean exit of the `with` block; on an
     exception or `abort()` the temporary is removed and an existing target is left untouched.
+    An existing folder that holds numbered frames is an InputError unless `overwrite`; then
+    the frames written replace theirs and every other file stays, higher-numbered frames too.
     """
 
     def __init__(
-        self, path, fps, audio_from=None, audio_seconds=None, audio_start=None, audio_info=None
+        self,
+        path,
+        fps,
+        audio_from=None,
+        audio_seconds=None,
+        audio_start=None,
+        audio_info=None,
+        overwrite=False,
     ):
         path = os.fspath(path)
         self.fps = fps
@@ -226,7 +263,8 @@ class VideoWriter:
         self.audio_info = audio_info  # video_stream_info(audio_from), when it is known
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self.png_dir = check_output(path) == "png"
+        self.overwrite = overwrite
+        self.png_dir = check_output(path, overwrite) == "png"
         self.path = os.path.normpath(path) if self.png_dir else path
         ext = os.path.splitext(path)[1].lower()
         try:
@@ -238,6 +276,8 @@ class VideoWriter:
             ) from None
         self._options = None if self.png_dir else _FORMATS[ext]
         self._gen = None
+        self._proc = None  # ffmpeg, once started
+        self._log = _log_file() if not self.png_dir else None
         self._shape = None
         self.count = 0
 
@@ -254,22 +294,34 @@ class VideoWriter:
             raise ValueError(
                 f"frame {self.count} has shape {frame.shape}, the first had {self._shape}"
             )
-        if self.png_dir:
-            imageio.v2.imwrite(os.path.join(self._tmp, f"{self.count:06d}.png"), frame)
-        else:
-            if self._gen is None:
-                opts = dict(self._options, output_params=list(self._options["output_params"]))
-                self._gen = imageio_ffmpeg.write_frames(
-                    self._tmp,
-                    (frame.shape[1], frame.shape[0]),
-                    fps=self.fps,
-                    quality=None,
-                    ffmpeg_log_level="error",
-                    **opts,
-                )
-                self._gen.send(None)
-            self._gen.send(np.ascontiguousarray(frame))
+        try:
+            if self.png_dir:
+                imageio.v2.imwrite(os.path.join(self._tmp, f"{self.count:06d}.png"), frame)
+            else:
+                if self._gen is None:
+                    self._start(frame.shape)
+                self._gen.send(np.ascontiguousarray(frame))
+        except OSError as error:  # ffmpeg ended (BrokenPipe), or the disk is full
+            self._fail(error)
         self.count += 1
+
+    def _start(self, shape):
+        """Starts ffmpeg with its messages in a log of ours: on a full disk they would bury
+        the one line that says so; any other failure shows them."""
+        opts = dict(self._options, output_params=list(self._options["output_params"]))
+        self._gen = imageio_ffmpeg.write_frames(
+            self._tmp,
+            (shape[1], shape[0]),
+            fps=self.fps,
+            quality=None,
+            ffmpeg_log_level="error",
+            **opts,
+        )
+        with _stderr_to(self._log):
+            self._gen.send(None)  # launches ffmpeg, which keeps the stderr it started with
+        # imageio-ffmpeg does not check ffmpeg's exit status: keep its process to do so.
+        frame = getattr(self._gen, "gi_frame", None)
+        self._proc = frame.f_locals.get("p") if frame is not None else None
 
     def close(self):
         """Finish the file and move it into place."""
@@ -278,11 +330,17 @@ class VideoWriter:
         try:
             if self._gen is not None:
                 gen, self._gen = self._gen, None
-                gen.close()  # waits for ffmpeg to finish the file
+                try:
+                    gen.close()  # waits for ffmpeg to finish the file
+                except OSError as error:
+                    self._fail(error)
+                if self._proc is not None and self._proc.returncode:
+                    self._fail(None)
             if self.count == 0:
                 raise ValueError(f"no frames were given for '{self.path}'; nothing written")
             if not self.png_dir and os.path.getsize(self._tmp) == 0:
-                raise RuntimeError(f"ffmpeg failed to write '{self.path}'")
+                self._fail(None)
+            self._show_log()
             if self.audio_from is not None:
                 self._add_audio()
             if self.png_dir:
@@ -292,6 +350,41 @@ class VideoWriter:
                 self._tmp = None
         finally:
             self.abort()
+
+    def _fail(self, error):
+        """Raises for a write that failed: a full disk is an InputError (one line: nothing
+        is wrong with the inputs, but the run cannot finish); anything else shows ffmpeg's
+        messages and raises ``error`` (a bug). The temporary goes either way."""
+        full = _disk_full(error, self._log_text(), self._tmp)
+        if not full:
+            self._show_log()
+        self.abort()
+        if full:
+            raise InputError(
+                f"Cannot write '{self.path}': no space left on device. Free space or choose "
+                f"another output path."
+            ) from None
+        raise error or RuntimeError(f"ffmpeg failed to write '{self.path}'")
+
+    def _log_text(self):
+        if self._log is None:
+            return ""
+        try:
+            self._log.seek(0)
+            return self._log.read(1 << 20).decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def _show_log(self):
+        """ffmpeg's messages, where nothing explains them better, on stderr as before."""
+        text = self._log_text()
+        if text:
+            try:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass  # no stderr to show them on
+            self._log.truncate(0)
 
     def _add_audio(self):
         ext = os.path.splitext(self.path)[1].lower()
@@ -308,13 +401,13 @@ class VideoWriter:
             os.rename(self._tmp, self.path)
             self._tmp = None
             return
-        # An existing directory may hold other files: replace only our numbered frames, and
-        # drop numbered frames left over from a longer earlier run.
-        for name in sorted(os.listdir(self._tmp)):
+        names = sorted(os.listdir(self._tmp))
+        if not self.overwrite:  # frames put there since the run began
+            present = [n for n in names if os.path.lexists(os.path.join(self.path, n))]
+            _refuse_frames(self.path, present)
+        # Only the frames written are replaced: every other file in the folder is the user's.
+        for name in names:
             os.replace(os.path.join(self._tmp, name), os.path.join(self.path, name))
-        for name in os.listdir(self.path):
-            if re.fullmatch(r"\d{6}\.png", name) and int(name[:6]) >= self.count:
-                os.remove(os.path.join(self.path, name))
 
     def abort(self):
         """Stop and remove the temporary output; the target is not touched."""
@@ -327,6 +420,9 @@ class VideoWriter:
         if self._tmp is not None:
             tmp, self._tmp = self._tmp, None
             discard(tmp)
+        if self._log is not None:
+            log, self._log = self._log, None
+            log.close()
 
     def __enter__(self):
         return self
@@ -343,3 +439,57 @@ class VideoWriter:
             self.abort()
         except Exception:
             pass
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
+_STDERR_LOCK = threading.Lock()
+
+
+def _disk_full(error, log, tmp):
+    """Whether a write failed for want of space: the error says so, ffmpeg's log says so, or
+    (no log) the file system of ``tmp`` has no block left."""
+    if getattr(error, "errno", None) in _DISK_FULL or any(t in log for t in _DISK_FULL_TEXT):
+        return True
+    try:
+        return tmp is not None and os.statvfs(os.path.dirname(tmp)).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _log_file():
+    try:
+        return tempfile.TemporaryFile()
+    except OSError:
+        return None  # ffmpeg's messages go to stderr as they come
+
+
+class _stderr_to:
+    """File descriptor 2 points to ``log`` inside the block (a child started there keeps it);
+    nothing changes when ``log`` is None or descriptor 2 is closed."""
+
+    def __init__(self, log):
+        self.log = log
+        self.saved = None
+
+    def __enter__(self):
+        if self.log is None:
+            return
+        _STDERR_LOCK.acquire()
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # a closed stderr: the child's messages go to the log all the same
+        try:
+            self.saved = os.dup(2)
+        except OSError:
+            _STDERR_LOCK.release()
+            return
+        os.dup2(self.log.fileno(), 2)
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+            self.saved = None
+            _STDERR_LOCK.release()

@@ -11,7 +11,7 @@ import warnings
 
 from ..errors import UsageError
 from ..export.contract import PRECISIONS
-from . import cli, framing, modes
+from . import cli, framing, modes, motion
 from .boxes import parse_box
 from .pipeline import DEFAULT_BATCH_SIZE
 
@@ -54,6 +54,12 @@ def parser(prog, description, backend=None):
         default=None,
         metavar="PATH",
         help=f"driving video (default: {DEFAULT_DRIVING})",
+    )
+    inputs.add_argument(
+        "--driving_motion",
+        default=None,
+        metavar="FILE.npz",
+        help="animate from a motion template (--save_motion's) instead of a driving video",
     )
     inputs.add_argument(
         "--frames", type=int, default=None, metavar="N", help="animate only the first N frames"
@@ -117,6 +123,13 @@ def parser(prog, description, backend=None):
         action="store_true",
         help="write source | driving | result with the keypoints drawn",
     )
+    output.add_argument(
+        "--save_motion",
+        default=None,
+        metavar="FILE.npz",
+        help="also save the driving keypoints (and with --audio the audio) as a motion "
+        "template, to replay with --driving_motion",
+    )
     performance = p.add_argument_group("performance")
     performance.add_argument(
         "--batch_size",
@@ -144,7 +157,9 @@ class Request:
 
     model: str
     source_image: str
-    driving_video: str
+    driving_video: str | None  # None with driving_motion
+    driving_motion: str | None
+    save_motion: str | None
     output: str
     relative: bool
     adapt_scale: bool
@@ -182,16 +197,18 @@ class Request:
             audio=self.audio,
             strict=self.strict,
             framing=framing,
+            save_motion=self.save_motion,
         )
 
 
 def check(args):
     """Flags that do not go together, and inputs that are missing, before any model loads.
     Returns (the Request, the driving video probed and opened once as a VideoReader, which
-    the caller closes, and the expected number of frames or None)."""
+    the caller closes, or the loaded motion template, and the expected number of frames or
+    None)."""
     from .images import check_image
     from .integrity import DecodeCheck
-    from .video import VideoReader, check_output
+    from .video import VideoReader
 
     modes.reject_mode_flags(args)
     if args.best_frame is not None and args.find_best_frame:
@@ -214,8 +231,12 @@ def check(args):
             "--adapt_scale only changes relative motion; add --relative for it to have an effect"
         )
     inputs = {}
+    if args.driving_motion is not None:
+        check_template_flags(args)
     for flag, default in (("source_image", DEFAULT_SOURCE), ("driving_video", DEFAULT_DRIVING)):
         inputs[flag] = getattr(args, flag)
+        if flag == "driving_video" and args.driving_motion is not None:
+            continue
         if inputs[flag] is None:
             if not os.path.exists(cli.home(default)):  # the installed scripts: no example/
                 raise UsageError(
@@ -227,6 +248,10 @@ def check(args):
             inputs[flag] = parse_box(getattr(args, flag), f"--{flag}")
     request = Request.of(args, output=args.output or "result.mp4", **inputs)
     check_image(request.source_image)  # header only: a large photo is decoded once, later
+    if request.save_motion is not None:
+        motion.check_path(request.save_motion)
+    if request.driving_motion is not None:
+        return from_template(request, args.max_frames)
     reader = VideoReader(request.driving_video)
     try:
         total = reader.num_frames
@@ -241,17 +266,53 @@ def check(args):
                 f"--best_frame {request.best_frame} is past the end of "
                 f"'{request.driving_video}' (it declares {total} frames; frames count from 0)"
             )
-        output = request.output
-        for flag in ("source_image", "driving_video"):
-            if os.path.exists(output) and os.path.samefile(output, getattr(request, flag)):
-                raise UsageError(f"--output {output} is the --{flag}; choose another output path")
-        check_output(output)
+        check_outputs(request)
         framing.check_flags(request, reader.size)
     except BaseException:
         reader.close()
         raise
     total = min(total, request.frames or total) if total else given
     return request, reader, total
+
+
+def check_outputs(request):
+    """UsageError when an output path is an input; InputError when it cannot be written."""
+    from .video import check_output
+
+    inputs = ("source_image", "driving_video", "driving_motion")
+    for output, name in ((request.output, "output"), (request.save_motion, "save_motion")):
+        for flag in inputs:
+            given = getattr(request, flag)
+            if output and given and os.path.exists(output) and os.path.samefile(output, given):
+                if (name, flag) != ("save_motion", "driving_motion"):  # read whole already
+                    raise UsageError(f"--{name} {output} is the --{flag}; choose another path")
+    if request.save_motion and os.path.abspath(request.save_motion) == os.path.abspath(
+        request.output
+    ):
+        raise UsageError("--save_motion and --output name the same file; choose another path")
+    check_output(request.output)
+
+
+def check_template_flags(args):
+    """UsageError for the flags that do not apply to a motion template."""
+    if args.driving_video is not None:
+        raise UsageError("--driving_motion replaces --driving_video; give one of them")
+    for flag in ("best_frame", "find_best_frame", "driving_box", "side_by_side"):
+        if getattr(args, flag) not in (None, False):
+            why = {
+                "driving_box": "its keypoints were found in the cropped frames already",
+                "side_by_side": "it has no driving frames to show",
+            }.get(flag, "it starts from its own initial keypoints")
+            raise UsageError(f"--{flag} does not apply to --driving_motion: {why}")
+
+
+def from_template(request, max_frames):
+    """check's result for --driving_motion: the template loaded (and checked) whole."""
+    template = motion.load(request.driving_motion, max_frames)
+    check_outputs(request)
+    framing.check_flags(request, None)
+    frames = len(template) if request.frames is None else min(request.frames, len(template))
+    return dataclasses.replace(request, frames=frames), template, frames
 
 
 def check_batch_size(args):
@@ -287,6 +348,9 @@ def main(backend, argv=None, prog=None):
     p = parser(prog, backend.doc, backend)
     args = p.parse_args(argv)
     check_batch_size(args)
+    if args.mode and (args.driving_motion or args.save_motion):
+        flag = "--driving_motion" if args.driving_motion else "--save_motion"
+        raise UsageError(f"{flag} does not apply to --mode {args.mode}")
     if args.mode:
         return modes.main(prog, args, backend.load, modes.config_of(args))
     began = time.perf_counter()

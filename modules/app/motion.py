@@ -380,3 +380,18 @@ def audio_of(video_path, seconds=None):
             return f.read()
     finally:
         discard(tmp)
+
+
+def record(animation, reader):
+    """A Recorder of the driving keypoints of ``reader`` (a VideoReader or Frames) as
+    ``animation`` (a pipeline Animation) would find them when animating, without animating:
+    the same batches, the same initial frame (its ``best_frame``)."""
+    recorder = Recorder()
+    with animation.driving_batches(reader, 0) as batches:
+        kp_initial = animation.initial_keypoints(reader, None)
+        for batch in batches:
+            kp = animation.models.kp_detector(image=batch)
+            if kp_initial is None:
+                kp_initial = {key: value[:1] for key, value in kp.items()}
+            recorder.add(kp, kp_initial)
+    return recorder

@@ -309,6 +309,9 @@ def check_template_flags(args):
 def from_template(request, max_frames):
     """check's result for --driving_motion: the template loaded (and checked) whole."""
     template = motion.load(request.driving_motion, max_frames)
+    if request.audio and template.audio is not None:
+        with template.audio_file():  # ffmpeg reads it as Matroska audio, or one line now
+            pass
     check_outputs(request)
     framing.check_flags(request, None)
     frames = len(template) if request.frames is None else min(request.frames, len(template))
@@ -368,6 +371,8 @@ def main(backend, argv=None, prog=None):
         faces = framing.from_args(request, driving)  # finds the faces before any model loads
         with cli.quiet():
             models = backend.load(args)
+        if isinstance(driving, motion.Motion):  # before the progress bar starts
+            driving.check_fits(models)
         start = time.perf_counter()
         with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:
             animation = Animation(models, request.settings(faces))

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..atomic import discard, temp_beside
 from ..errors import InputError, UsageError
+from .cli import check_folder
 from .probe import INPUT_PARAMS, check_file, ffmpeg_arg, ffmpeg_exe, video_stream_info
 
 VERSION = 1
@@ -117,8 +118,6 @@ class Motion:
             f"the audio in motion template '{self.path}' is not a Matroska audio track; "
             f"{REMAKE}, or leave out --audio"
         )
-        if not self.audio.startswith(MATROSKA_MAGIC):
-            raise bad
         handle, path = tempfile.mkstemp(prefix="fomm-motion-audio-", suffix=".mka")
         try:
             with os.fdopen(handle, "wb") as f:
@@ -235,6 +234,9 @@ def _parse(path, data, max_frames):
         )
     if "audio" in keys and (headers["audio"][1] != np.uint8 or len(headers["audio"][0]) != 1):
         raise bad(f"has audio of {headers['audio'][1]} {headers['audio'][0]}; expected uint8 bytes")
+    audio = data["audio"].tobytes() if "audio" in keys else None
+    if audio is not None and not audio.startswith(MATROSKA_MAGIC):
+        raise bad("holds audio that is not a Matroska audio track")
     arrays = {}
     for key in shapes:
         arrays[key] = data[key]
@@ -248,7 +250,7 @@ def _parse(path, data, max_frames):
         has_jacobian=has_jacobian,
         driving=_kp(arrays, "driving"),
         initial=_kp(arrays, "initial"),
-        audio=data["audio"].tobytes() if "audio" in keys else None,
+        audio=audio,
     )
 
 
@@ -353,6 +355,7 @@ def check_path(path):
         raise UsageError(f"--save_motion {path}: a motion template is an .npz file; end it in .npz")
     if os.path.isdir(path):
         raise UsageError(f"--save_motion {path} is a folder; give a file path ending in .npz")
+    check_folder(os.path.dirname(os.path.abspath(path)), path)
 
 
 def audio_of(video_path, seconds=None):

@@ -117,7 +117,8 @@ class Animation:
             # Before the writer puts the output in place; the caller prints the warning.
             self.damage = decode_check.check(s.strict) if decode_check else None
             if self.recorder:
-                audio = audio_path and motion.audio_of(audio_path, limit and limit / reader.fps)
+                seconds = limit / reader.fps if limit else None
+                audio = motion.audio_of(audio_path, seconds) if s.audio and audio_path else None
                 self.recorder.save(s.save_motion, reader.fps, self.models, audio)
         return count, reader.fps
 

@@ -350,8 +350,8 @@ def test_flags_that_do_not_apply_to_templates(tmp_path, capsys, good, name):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--save_motion", "{tmp}/motion.pkl"], "end it in .npz"),
-        (["--save_motion", "{tmp}/out.mp4"], "end it in .npz"),
+        (["--save_motion", "{tmp}/motion.pkl"], "a motion template is an .npz file"),
+        (["--save_motion", "{tmp}/out.mp4"], "a motion template is an .npz file"),
         (["--save_motion", "{tmp}/file/motion.npz"], "is not a folder"),
         (["--mode", "animate", "--save_motion", "{tmp}/m.npz"], "does not apply to --mode"),
     ],

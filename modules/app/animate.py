@@ -11,7 +11,7 @@ import warnings
 
 from ..errors import UsageError
 from ..export.contract import PRECISIONS
-from . import cli, framing, modes, motion
+from . import cli, framing, modes, motion_flags
 from .boxes import parse_box
 from .pipeline import DEFAULT_BATCH_SIZE
 
@@ -55,12 +55,7 @@ def parser(prog, description, backend=None):
         metavar="PATH",
         help=f"driving video (default: {DEFAULT_DRIVING})",
     )
-    inputs.add_argument(
-        "--driving_motion",
-        default=None,
-        metavar="FILE.npz",
-        help="animate from a motion template (--save_motion's) instead of a driving video",
-    )
+    motion_flags.add_input_flag(inputs)
     inputs.add_argument(
         "--frames", type=int, default=None, metavar="N", help="animate only the first N frames"
     )
@@ -123,13 +118,7 @@ def parser(prog, description, backend=None):
         action="store_true",
         help="write source | driving | result with the keypoints drawn",
     )
-    output.add_argument(
-        "--save_motion",
-        default=None,
-        metavar="FILE.npz",
-        help="also save the driving keypoints (and with --audio the audio) as a motion "
-        "template, to replay with --driving_motion",
-    )
+    motion_flags.add_output_flag(output)
     performance = p.add_argument_group("performance")
     performance.add_argument(
         "--batch_size",
@@ -230,9 +219,8 @@ def check(args):
         warnings.warn(
             "--adapt_scale only changes relative motion; add --relative for it to have an effect"
         )
+    motion_flags.check_flags(args)
     inputs = {}
-    if args.driving_motion is not None:
-        check_template_flags(args)
     for flag, default in (("source_image", DEFAULT_SOURCE), ("driving_video", DEFAULT_DRIVING)):
         inputs[flag] = getattr(args, flag)
         if flag == "driving_video" and args.driving_motion is not None:
@@ -248,10 +236,11 @@ def check(args):
             inputs[flag] = parse_box(getattr(args, flag), f"--{flag}")
     request = Request.of(args, output=args.output or "result.mp4", **inputs)
     check_image(request.source_image)  # header only: a large photo is decoded once, later
-    if request.save_motion is not None:
-        motion.check_path(request.save_motion)
     if request.driving_motion is not None:
-        return from_template(request, args.max_frames)
+        request, template = motion_flags.load(request, args.max_frames)
+        check_outputs(request)
+        framing.check_flags(request, None)
+        return request, template, request.frames
     reader = VideoReader(request.driving_video)
     try:
         total = reader.num_frames
@@ -286,36 +275,7 @@ def check_outputs(request):
             if output and given and os.path.exists(output) and os.path.samefile(output, given):
                 if (name, flag) != ("save_motion", "driving_motion"):  # read whole already
                     raise UsageError(f"--{name} {output} is the --{flag}; choose another path")
-    if request.save_motion and os.path.abspath(request.save_motion) == os.path.abspath(
-        request.output
-    ):
-        raise UsageError("--save_motion and --output name the same file; choose another path")
     check_output(request.output)
-
-
-def check_template_flags(args):
-    """UsageError for the flags that do not apply to a motion template."""
-    if args.driving_video is not None:
-        raise UsageError("--driving_motion replaces --driving_video; give one of them")
-    for flag in ("best_frame", "find_best_frame", "driving_box", "side_by_side"):
-        if getattr(args, flag) not in (None, False):
-            why = {
-                "driving_box": "its keypoints were found in the cropped frames already",
-                "side_by_side": "it has no driving frames to show",
-            }.get(flag, "it starts from its own initial keypoints")
-            raise UsageError(f"--{flag} does not apply to --driving_motion: {why}")
-
-
-def from_template(request, max_frames):
-    """check's result for --driving_motion: the template loaded (and checked) whole."""
-    template = motion.load(request.driving_motion, max_frames)
-    if request.audio and template.audio is not None:
-        with template.audio_file():  # ffmpeg reads it as Matroska audio, or one line now
-            pass
-    check_outputs(request)
-    framing.check_flags(request, None)
-    frames = len(template) if request.frames is None else min(request.frames, len(template))
-    return dataclasses.replace(request, frames=frames), template, frames
 
 
 def check_batch_size(args):
@@ -351,10 +311,8 @@ def main(backend, argv=None, prog=None):
     p = parser(prog, backend.doc, backend)
     args = p.parse_args(argv)
     check_batch_size(args)
-    if args.mode and (args.driving_motion or args.save_motion):
-        flag = "--driving_motion" if args.driving_motion else "--save_motion"
-        raise UsageError(f"{flag} does not apply to --mode {args.mode}")
     if args.mode:
+        motion_flags.check_flags(args)
         return modes.main(prog, args, backend.load, modes.config_of(args))
     began = time.perf_counter()
     request, driving, total = check(args)
@@ -371,7 +329,7 @@ def main(backend, argv=None, prog=None):
         faces = framing.from_args(request, driving)  # finds the faces before any model loads
         with cli.quiet():
             models = backend.load(args)
-        if isinstance(driving, motion.Motion):  # before the progress bar starts
+        if request.driving_motion is not None:  # before the progress bar starts
             driving.check_fits(models)
         start = time.perf_counter()
         with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:

@@ -38,8 +38,7 @@ import zipfile
 import numpy as np
 
 from ..atomic import discard, temp_beside
-from ..errors import InputError, UsageError
-from .cli import check_folder
+from ..errors import InputError
 from .probe import INPUT_PARAMS, check_file, ffmpeg_arg, ffmpeg_exe, video_stream_info
 
 VERSION = 1
@@ -346,16 +345,6 @@ def save(path, driving, initial, fps, frame_shape, audio=None):
         ) from None
     finally:
         discard(tmp)
-
-
-def check_path(path):
-    """UsageError, before anything runs, when --save_motion's ``path`` is not an .npz file in
-    a folder that exists or can be made."""
-    if not os.fspath(path).lower().endswith(".npz"):
-        raise UsageError(f"--save_motion {path}: a motion template is an .npz file; end it in .npz")
-    if os.path.isdir(path):
-        raise UsageError(f"--save_motion {path} is a folder; give a file path ending in .npz")
-    check_folder(os.path.dirname(os.path.abspath(path)), path)
 
 
 def audio_of(video_path, seconds=None):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .app import motion
 from .app.pipeline import DEFAULT_BATCH_SIZE, Animation, Frames, Settings
 
 FRAME = "an HxWx3 array (uint8, or float in [0, 1])"
@@ -78,10 +79,11 @@ class Animator:
         memory stays flat in the video's length.
 
         ``source``: an HxWx3 array (uint8, or float in [0, 1]) of any size, resized as
-        demo.py does, or an image path. ``driving``: a video path, or a sequence of such
-        frames. ``relative``, ``adapt_scale``, ``best_frame``, ``find_best_frame``: as the
-        scripts' flags (demo.py's). Other inputs raise one ValueError saying what was
-        expected."""
+        demo.py does, or an image path. ``driving``: a video path, a sequence of such
+        frames, or a motion template (a path ending in .npz, or ``Animator.load_motion``'s;
+        ``best_frame`` and ``find_best_frame`` do not apply to one). ``relative``,
+        ``adapt_scale``, ``best_frame``, ``find_best_frame``: as the scripts' flags
+        (demo.py's). Other inputs raise one ValueError saying what was expected."""
         if best_frame is not None and find_best_frame:
             raise ValueError("best_frame and find_best_frame both choose the starting frame")
         settings = Settings(
@@ -93,6 +95,17 @@ class Animator:
         )
         source = _source(source)
         animation = Animation(self.models, settings)
+        if motion.is_template(driving):
+            if best_frame is not None or find_best_frame:
+                raise ValueError(
+                    "best_frame and find_best_frame do not apply to a motion template: it "
+                    "starts from its own initial keypoints"
+                )
+            template = driving if isinstance(driving, motion.Motion) else self.load_motion(driving)
+            template.check_fits(self.models)
+            for batch in animation.batches_of(source, template):
+                yield from batch
+            return
         if isinstance(driving, (str, os.PathLike)):
             yield from self._from_video(animation, source, os.fspath(driving))
             return
@@ -101,6 +114,40 @@ class Animator:
             raise ValueError(f"best_frame {best_frame} is past the last of {len(frames)} frames")
         for batch in animation.batches_of(source, Frames(frames, image)):
             yield from batch
+
+    @staticmethod
+    def load_motion(path):
+        """The motion template at ``path`` (an .npz of ``save_motion`` or the scripts'
+        --save_motion), checked once, to animate several sources without reading it again."""
+        from .app.animate import DEFAULT_MAX_FRAMES
+
+        return motion.load(os.fspath(path), DEFAULT_MAX_FRAMES)
+
+    def save_motion(self, driving, path, best_frame=None, audio=False, fps=25.0):
+        """Saves the driving keypoints of ``driving`` (a video path, or a sequence of frames
+        at ``fps``) as a motion template at ``path`` (.npz; docs/motion-templates.md), the
+        keypoints the scripts' --save_motion saves for the same batch size; relative motion
+        starts from frame ``best_frame`` (default 0). ``audio``: keep the video's audio
+        track too. Returns the number of frames."""
+        from .app.video import VideoReader
+
+        if not os.fspath(path).lower().endswith(".npz"):
+            raise ValueError(f"path must end in .npz: {path!r}")
+        first = None if best_frame is None else _count(best_frame, "best_frame")
+        animation = Animation(self.models, Settings(best_frame=first, batch_size=self.batch_size))
+        if isinstance(driving, (str, os.PathLike)):
+            with VideoReader(os.fspath(driving)) as reader:
+                recorder = motion.record(animation, reader)
+                fps = reader.fps
+            sound = motion.audio_of(os.fspath(driving)) if audio else None
+        else:
+            frames = _frames(driving)
+            if first is not None and first >= len(frames):
+                raise ValueError(f"best_frame {first} is past the last of {len(frames)} frames")
+            recorder = motion.record(animation, Frames(frames, image))
+            sound = None
+        recorder.save(os.fspath(path), fps, self.models, sound)
+        return sum(len(batch["value"]) for batch in recorder.batches)
 
     def _from_video(self, animation, source, path):
         from .app.integrity import DecodeCheck

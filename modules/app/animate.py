@@ -11,7 +11,7 @@ import warnings
 
 from ..errors import UsageError
 from ..export.contract import PRECISIONS
-from . import cli, framing, modes
+from . import cli, framing, modes, motion_flags
 from .boxes import parse_box
 from .pipeline import DEFAULT_BATCH_SIZE
 
@@ -55,6 +55,7 @@ def parser(prog, description, backend=None):
         metavar="PATH",
         help=f"driving video (default: {DEFAULT_DRIVING})",
     )
+    motion_flags.add_input_flag(inputs)
     inputs.add_argument(
         "--frames", type=int, default=None, metavar="N", help="animate only the first N frames"
     )
@@ -123,6 +124,7 @@ def parser(prog, description, backend=None):
         action="store_true",
         help="write source | driving | result with the keypoints drawn",
     )
+    motion_flags.add_output_flag(output)
     performance = p.add_argument_group("performance")
     performance.add_argument(
         "--batch_size",
@@ -150,7 +152,9 @@ class Request:
 
     model: str
     source_image: str
-    driving_video: str
+    driving_video: str | None  # None with driving_motion
+    driving_motion: str | None
+    save_motion: str | None
     output: str
     relative: bool
     adapt_scale: bool
@@ -190,16 +194,18 @@ class Request:
             overwrite=self.overwrite,
             strict=self.strict,
             framing=framing,
+            save_motion=self.save_motion,
         )
 
 
 def check(args):
     """Flags that do not go together, and inputs that are missing, before any model loads.
     Returns (the Request, the driving video probed and opened once as a VideoReader, which
-    the caller closes, and the expected number of frames or None)."""
+    the caller closes, or the loaded motion template, and the expected number of frames or
+    None)."""
     from .images import check_image
     from .integrity import DecodeCheck
-    from .video import VideoReader, check_output
+    from .video import VideoReader
 
     modes.reject_mode_flags(args)
     if args.best_frame is not None and args.find_best_frame:
@@ -221,9 +227,12 @@ def check(args):
         warnings.warn(
             "--adapt_scale only changes relative motion; add --relative for it to have an effect"
         )
+    motion_flags.check_flags(args)
     inputs = {}
     for flag, default in (("source_image", DEFAULT_SOURCE), ("driving_video", DEFAULT_DRIVING)):
         inputs[flag] = getattr(args, flag)
+        if flag == "driving_video" and args.driving_motion is not None:
+            continue
         if inputs[flag] is None:
             if not os.path.exists(cli.home(default)):  # the installed scripts: no example/
                 raise UsageError(
@@ -235,6 +244,11 @@ def check(args):
             inputs[flag] = parse_box(getattr(args, flag), f"--{flag}")
     request = Request.of(args, output=args.output or "result.mp4", **inputs)
     check_image(request.source_image)  # header only: a large photo is decoded once, later
+    if request.driving_motion is not None:
+        request, template = motion_flags.load(request, args.max_frames)
+        check_outputs(request)
+        framing.check_flags(request, None)
+        return request, template, request.frames
     reader = VideoReader(request.driving_video)
     try:
         total = reader.num_frames
@@ -249,17 +263,27 @@ def check(args):
                 f"--best_frame {request.best_frame} is past the end of "
                 f"'{request.driving_video}' (it declares {total} frames; frames count from 0)"
             )
-        output = request.output
-        for flag in ("source_image", "driving_video"):
-            if os.path.exists(output) and os.path.samefile(output, getattr(request, flag)):
-                raise UsageError(f"--output {output} is the --{flag}; choose another output path")
-        check_output(output, request.overwrite)
+        check_outputs(request)
         framing.check_flags(request, reader.size)
     except BaseException:
         reader.close()
         raise
     total = min(total, request.frames or total) if total else given
     return request, reader, total
+
+
+def check_outputs(request):
+    """UsageError when an output path is an input; InputError when it cannot be written."""
+    from .video import check_output
+
+    inputs = ("source_image", "driving_video", "driving_motion")
+    for output, name in ((request.output, "output"), (request.save_motion, "save_motion")):
+        for flag in inputs:
+            given = getattr(request, flag)
+            if output and given and os.path.exists(output) and os.path.samefile(output, given):
+                if (name, flag) != ("save_motion", "driving_motion"):  # read whole already
+                    raise UsageError(f"--{name} {output} is the --{flag}; choose another path")
+    check_output(request.output, request.overwrite)
 
 
 def check_batch_size(args):
@@ -296,6 +320,7 @@ def main(backend, argv=None, prog=None):
     args = p.parse_args(argv)
     check_batch_size(args)
     if args.mode:
+        motion_flags.check_flags(args)
         return modes.main(prog, args, backend.load, modes.config_of(args))
     began = time.perf_counter()
     request, driving, total = check(args)
@@ -312,6 +337,8 @@ def main(backend, argv=None, prog=None):
         faces = framing.from_args(request, driving)  # finds the faces before any model loads
         with cli.quiet():
             models = backend.load(args)
+        if request.driving_motion is not None:  # before the progress bar starts
+            driving.check_fits(models)
         start = time.perf_counter()
         with tqdm(total=total, unit="frame", desc=prog, file=sys.stderr, dynamic_ncols=True) as bar:
             animation = Animation(models, request.settings(faces))

@@ -122,7 +122,8 @@ def from_args(args, driving=None):
         image = rgb(load_image(args.source_image))
         source_boxes = source_faces(image, args.source_image, args.multi_face)
     driving_box = args.driving_box
-    if driving_box is None and args.crop:
+    # A motion template's keypoints come from frames that were cropped already.
+    if driving_box is None and args.crop and not getattr(args, "driving_motion", None):
         if driving is not None:
             driving_box = driving_face(driving, args.frames)
         else:

@@ -19,7 +19,7 @@ import numpy as np
 from skimage import img_as_ubyte
 
 from ..errors import InputError
-from . import frame_process, interrupt
+from . import frame_process, interrupt, motion
 from .images import driving_frame, load_image, resize_frame
 from .integrity import DecodeCheck
 from .sources import ModelSource
@@ -44,6 +44,7 @@ class Settings:
     overwrite: bool = False  # replace the numbered frames already in a PNG folder
     strict: bool = False  # a damaged driving video is an error, not a warning
     framing: object = None  # modules.app.framing.Framing: face crops and paste-back
+    save_motion: str = None  # write the driving keypoints here (modules/app/motion.py)
 
 
 def named(role, kp):
@@ -71,26 +72,36 @@ class Animation:
         self.models = models
         self.settings = settings
         self.damage = None  # after run: how the driving video is damaged, if it is
+        self.recorder = None  # a motion.Recorder, given each batch's driving keypoints
 
     def run(self, source_path, driving, output_path, progress=None):
         """Writes the animation of the image ``source_path`` by ``driving`` (a video path,
-        or the VideoReader that probed and opened it); returns (frames written, fps of the
-        driving video)."""
+        the VideoReader that probed and opened it, or a loaded motion template); returns
+        (frames written, fps of the driving video)."""
         s = self.settings
         source_uint8 = load_image(source_path)
-        reader = driving if isinstance(driving, VideoReader) else VideoReader(driving)
+        reader = driving
+        if not isinstance(reader, (VideoReader, motion.Motion)):
+            reader = VideoReader(driving)
         driving_path = reader.path
-        decode_check = DecodeCheck(driving_path, s.frames, reader.fps)
-        if s.strict:
+        template = isinstance(reader, motion.Motion)
+        if template:
+            reader.check_fits(self.models)
+        decode_check = None if template else DecodeCheck(driving_path, s.frames, reader.fps)
+        if s.strict and decode_check:
             decode_check.check(strict=True)  # fail before any model runs
+        self.recorder = motion.Recorder() if s.save_motion else None
+        limit = min(s.frames or len(reader), len(reader)) if template else s.frames
+        audio = reader.audio_file() if template and s.audio else None
         with (
             reader,
+            audio or contextlib.nullcontext((driving_path, reader.info)) as (audio_path, info),
             VideoWriter(
                 output_path,
                 reader.fps,
-                audio_from=driving_path if s.audio else None,
-                audio_seconds=s.frames / reader.fps if s.frames and s.audio else None,
-                audio_info=reader.info,
+                audio_from=audio_path if s.audio else None,
+                audio_seconds=limit / reader.fps if limit and s.audio else None,
+                audio_info=info,
                 overwrite=s.overwrite,
             ) as writer,
         ):
@@ -106,7 +117,11 @@ class Animation:
                     f"'{driving_path}' has no video frames. Give a video file with frames."
                 )
             # Before the writer puts the output in place; the caller prints the warning.
-            self.damage = decode_check.check(s.strict)
+            self.damage = decode_check.check(s.strict) if decode_check else None
+            if self.recorder:
+                seconds = limit / reader.fps if limit else None
+                audio = motion.audio_of(audio_path, seconds) if s.audio and audio_path else None
+                self.recorder.save(s.save_motion, reader.fps, self.models, audio)
         return count, reader.fps
 
     def batches_of(self, source_uint8, reader):
@@ -128,6 +143,8 @@ class Animation:
                 )
                 if kp_initial is None:
                     kp_initial = take(kp_driving, 0)
+                if self.recorder:
+                    self.recorder.add(kp_driving, kp_initial)
                 frames = img_as_ubyte(prediction)
                 if s.framing and s.framing.paste_back:  # every other face, pasted back
                     others = [
@@ -152,9 +169,12 @@ class Animation:
 
     def animate_batch(self, driving, encoded, kp_source, kp_initial=None):
         """One batch of driving frames [B, H, W, 3] -> (driving keypoints, normalized
-        keypoints, predictions [B, H, W, 3]); ``kp_initial`` None: the batch's first frame."""
+        keypoints, predictions [B, H, W, 3]); ``kp_initial`` None: the batch's first frame.
+        ``driving`` may be the batch's keypoints instead (a motion template's)."""
         s = self.settings
-        kp_driving = self.models.kp_detector(image=driving)
+        if not isinstance(driving, dict):
+            driving = self.models.kp_detector(image=driving)
+        kp_driving = driving
         kp_initial = kp_initial if kp_initial is not None else take(kp_driving, 0)
         kp_norm = self.models.process_kp(
             **named("source", kp_source),
@@ -173,8 +193,11 @@ class Animation:
         """Resized float32 driving frames in batches of ``batch_size``, made ahead in a
         background thread, or in a child process (modules/app/frame_process.py) for models
         that hold the GIL while they run, when frames need resizing; to use in a ``with``
-        block, which ends the thread or the process."""
+        block, which ends the thread or the process. A motion template gives batches of
+        keypoints instead."""
         stop = self.settings.frames if stop is None else stop
+        if isinstance(reader, motion.Motion):
+            return contextlib.nullcontext(reader.batches(self.settings.batch_size, start, stop))
         box = self.driving_box
         width, height = reader.size
         resizing = box is not None or (height, width) != tuple(self.models.frame_shape)
@@ -208,6 +231,8 @@ class Animation:
         """Keypoints of the frame that relative motion starts from: demo.py's first frame
         (None: taken from the first batch), ``--best_frame N`` or ``--find_best_frame``."""
         s = self.settings
+        if isinstance(reader, motion.Motion):
+            return reader.initial  # the template's own; --best_frame does not apply
         if s.best_frame is not None:
             with self.driving_batches(reader, s.best_frame, s.best_frame + 1) as batches:
                 for frame in batches:

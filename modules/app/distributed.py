@@ -127,7 +127,9 @@ def start_ray(address, workers):
     try:
         import ray
     except ImportError:
-        raise UsageError("--ray needs Ray: python -m pip install -r requirements.txt") from None
+        from ..extras import message
+
+        raise UsageError(message("ray", "ray", "--ray", "Ray")) from None
     import logging
 
     options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)

@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import extras
 from .boxes import iou
 
 # Frames are downscaled to this longest side before detection (crop-video.py used 640): the
@@ -27,6 +28,14 @@ class Face:
 
 
 _detector = None
+# How the errors of a missing mtcnn name it (pyproject.toml's extra "faces").
+LABEL = "the face detector mtcnn"
+
+
+def check_detector(what):
+    """A UsageError saying how to install mtcnn when it is missing (``what``: the flag that
+    needs it), without importing it (nor TensorFlow, which it imports)."""
+    extras.check("mtcnn", "faces", what, LABEL)
 
 
 def _mtcnn():
@@ -35,9 +44,8 @@ def _mtcnn():
         from .cli import import_tensorflow
 
         import_tensorflow()  # quietly, before mtcnn imports it
-        from mtcnn import MTCNN
-
-        _detector = MTCNN(device="CPU:0")
+        mtcnn = extras.require("mtcnn", "faces", "finding faces (--crop, crop.py)", LABEL)
+        _detector = mtcnn.MTCNN(device="CPU:0")
     return _detector
 
 

@@ -104,6 +104,10 @@ def check_flags(args, driving_size):
         raise UsageError("--multi_face finds every face itself: leave out --source_box")
     if args.paste_back and args.side_by_side:
         raise UsageError("--side_by_side and --paste_back make different videos; give one")
+    if args.crop and not (args.source_box and args.driving_box):
+        from .faces import check_detector
+
+        check_detector("--crop")
 
 
 def from_args(args, driving=None):

@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .. import extras
 from ..errors import UsageError
 from ..export.contract import (
     MODULES,
@@ -225,7 +226,7 @@ class OnnxModels(NumpyModel):
     """``onnx/NAME/*.onnx`` as written by ``build.py --onnx``, on onnxruntime's CPU provider."""
 
     def __init__(self, directory, build_hint):
-        import onnxruntime
+        onnxruntime = extras.require("onnxruntime", "onnx", "running ONNX models")
 
         from ..export.manifest import verify
 

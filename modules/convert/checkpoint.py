@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 
+from .. import extras
 from ..errors import CheckpointError
 from .pickle_guard import LimitExceeded, RefusedGlobal, UnsupportedType
 from .tensors import CopyBudget, materialize
@@ -33,13 +34,9 @@ def _load_numpy(f):
 
 def _load_torch(path):
     """The cross-check route: ``torch.load(..., weights_only=True)``, tensors as numpy."""
-    try:
-        import torch
-    except ImportError:
-        raise CheckpointError(
-            f"{path}: reading with torch needs torch; pip install torch, "
-            f"or drop --loadwithtorch to use the built-in reader"
-        ) from None
+    # torch is a test requirement, no extra: the built-in reader needs none.
+    what = "--loadwithtorch (leave it out to use the built-in reader)"
+    torch = extras.require("torch", None, what, error=CheckpointError)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

@@ -8,6 +8,7 @@ keep the signature names, and every batch dimension stays dynamic.
 
 import logging
 
+from .. import extras
 from ..errors import ExportError
 from .contract import onnx_path, signature_stems
 from .savedmodel import frozen_function, signature_functions
@@ -15,18 +16,14 @@ from .savedmodel import frozen_function, signature_functions
 # Opset 17 is what onnxruntime 1.32, onnxruntime-web and onnxruntime-node all run; the
 # gather inside grid_sample converts to GatherND there.
 OPSET = 17
+# The feature that a missing tf2onnx stops, as its error names it.
+WHAT = "ONNX export (build.py --onnx, --web)"
 
 
 def convert_onnx(signatures, module, signature_key="serving_default"):
     """The serialized ONNX model (bytes) of one signature of ``module``: the signature's input
     and output names, a dynamic batch, weights as initializers."""
-    try:
-        import tf2onnx
-    except ImportError:
-        raise ExportError(
-            "ONNX export needs tf2onnx: run bash install.sh "
-            "(or python -m pip install -r requirements.txt)"
-        ) from None
+    tf2onnx = extras.require("tf2onnx", "onnx", WHAT, error=ExportError)
     # Frozen first: tf2onnx turns captured tensors (the anti-alias kernels) into inputs.
     function = frozen_function(signature_functions(signatures, module)[signature_key])
     # tf2onnx reports every graph rewrite at INFO level.

@@ -15,8 +15,9 @@ float16 mode). The keypoint detector stays float32, as in the quantized TF Lite 
 import json
 import os
 
+from .. import extras
 from ..atomic import replacing, write_file
-from ..errors import InputError
+from ..errors import ExportError, InputError
 from .contract import (
     QUANTIZED_MODULES,
     WEB_FILES,
@@ -31,12 +32,18 @@ from .contract import (
 FLOAT16_MIN_SIZE = 64
 
 
+def _onnx():
+    """The onnx package, else an ExportError saying how to install it."""
+    what = "the web page's models (build.py --web)"
+    return extras.require("onnx", "onnx", what, error=ExportError)
+
+
 def float16_weights(model_bytes):
     """An ONNX model whose float32 initializers (weights) are stored as float16, each followed
     by a Cast back to float32: half the size, the same float32 graph otherwise."""
     import numpy as np
 
-    import onnx
+    onnx = _onnx()
     from onnx import helper, numpy_helper
 
     model = onnx.load_from_string(model_bytes)
@@ -75,9 +82,7 @@ def float16_weights(model_bytes):
 
 def io_names(model_bytes):
     """(input names, output names) of a serialized ONNX model, without initializers."""
-    import onnx
-
-    graph = onnx.load_from_string(model_bytes).graph
+    graph = _onnx().load_from_string(model_bytes).graph
     initializers = {init.name for init in graph.initializer}
     return (
         [i.name for i in graph.input if i.name not in initializers],

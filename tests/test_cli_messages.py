@@ -1,0 +1,172 @@
+"""The scripts' one-line errors where the cause is not the user's input: an optional package
+that is not installed, a model name that was never built, a checkpoint of another config.
+
+Each test runs the real script (or library call) in a child process; a missing package is
+made so by an import hook in that child that refuses it, as an environment without it would.
+"""
+
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT, checkpoint_path, config_path, demo
+
+# Runs ``argv[2:]`` as a script (or ``-c CODE``) with the packages named in argv[1] refused.
+BLOCKED_RUN = """
+import runpy, sys
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+BLOCKED = set(sys.argv[1].split(","))
+sys.meta_path.insert(0, Refuse())
+if sys.argv[2] == "-c":
+    sys.argv = ["-c", *sys.argv[4:]]
+    sys.path.insert(0, ".")
+    exec(compile(CODE, "<test>", "exec"))
+else:
+    sys.argv = sys.argv[2:]
+    sys.path.insert(0, sys.argv[0].rpartition("/")[0])
+    runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_without(blocked, *args, cwd=ROOT):
+    """A child process running ``args`` (a script and its flags, or '-c', CODE) without the
+    packages ``blocked``."""
+    code = BLOCKED_RUN
+    if args[0] == "-c":
+        code = f"CODE = {args[1]!r}\n" + code
+    return subprocess.run(
+        [sys.executable, "-c", code, ",".join(blocked), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def assert_one_line(result, expected):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == f"error: {expected}", result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def tiny_demo_flags(tmp_path):
+    return [
+        "--model",
+        "tiny-vox",
+        "--config",
+        str(config_path("tiny-vox")),
+        "--checkpoint",
+        str(checkpoint_path("tiny-vox")),
+        "--source_image",
+        str(demo("tiny-vox") / "source.png"),
+        "--driving_video",
+        str(demo("tiny-vox") / "driving.mp4"),
+        "--output",
+        str(tmp_path / "out.mp4"),
+    ]
+
+
+FACES = "python -m pip install 'fomm-tf[faces]' (in a checkout: bash install.sh)"
+ONNX = "python -m pip install 'fomm-tf[onnx]' (in a checkout: bash install.sh)"
+
+
+def test_crop_without_mtcnn(tmp_path):
+    result = run_without(["mtcnn"], str(ROOT / "run.py"), *tiny_demo_flags(tmp_path), "--crop")
+    assert_one_line(
+        result, f"--crop needs the face detector mtcnn, which is not installed: {FACES}"
+    )
+
+
+def test_loadwithtorch_without_torch(tmp_path):
+    result = run_without(
+        ["torch"], str(ROOT / "run.py"), *tiny_demo_flags(tmp_path), "--loadwithtorch"
+    )
+    assert_one_line(
+        result,
+        "--loadwithtorch (leave it out to use the built-in reader) needs torch, which is not "
+        "installed: python -m pip install torch",
+    )
+
+
+# Library calls as the scripts make them (main_guard: the scripts' one-line errors).
+GUARDED = """
+from modules.app.cli import main_guard
+
+def main(argv=None):
+{body}
+
+main_guard(main)()
+"""
+
+
+def guarded(body):
+    return GUARDED.format(body="\n".join("    " + line for line in body.splitlines()))
+
+
+@pytest.mark.parametrize(
+    "blocked, body, expected",
+    [
+        (
+            "onnxruntime",
+            "from modules.app.sources import OnnxModels\nOnnxModels('onnx/x', 'hint')",
+            f"running ONNX models needs onnxruntime, which is not installed: {ONNX}",
+        ),
+        (
+            "tf2onnx",
+            "from modules.export.onnx import convert_onnx\nconvert_onnx(None, 'generator')",
+            f"ONNX export (build.py --onnx, --web) needs tf2onnx, which is not installed: {ONNX}",
+        ),
+        (
+            "onnx",
+            "from modules.export.web import io_names\nio_names(b'')",
+            f"the web page's models (build.py --web) needs onnx, which is not installed: {ONNX}",
+        ),
+        (
+            "ray",
+            "from modules.app.distributed import start_ray\nstart_ray('local', 1)",
+            "--ray needs Ray, which is not installed: "
+            "python -m pip install 'fomm-tf[ray]' (in a checkout: bash install.sh)",
+        ),
+    ],
+)
+def test_missing_extra(blocked, body, expected):
+    assert_one_line(run_without([blocked], "-c", guarded(body)), expected)
+
+
+def test_extra_missing_a_dependency(tmp_path, monkeypatch):
+    """A package that is there but cannot import one of its own dependencies: the line says
+    so, and the same install command fixes it."""
+    from modules import extras
+    from modules.errors import UsageError
+
+    (tmp_path / "half_installed.py").write_text("import not_installed_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UsageError) as error:
+        extras.require("half_installed", "faces", "--crop")
+    assert str(error.value) == (
+        "--crop needs half_installed, which cannot be imported (No module named "
+        f"'not_installed_dependency'): {FACES}"
+    )
+
+
+def test_crop_with_mtcnn_checks_nothing_more():
+    """The early check finds an installed mtcnn without importing it (nor TensorFlow)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from modules.app.faces import check_detector; check_detector('--crop');"
+            "print('tensorflow' in sys.modules, 'mtcnn' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.stdout.split() == ["False", "False"], result.stderr

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, checkpoint_path, config_path, demo
+from helpers import ROOT, checkpoint_path, config_path, demo, run_script
 
 # Runs ``argv[2:]`` as a script (or ``-c CODE``) with the packages named in argv[1] refused.
 BLOCKED_RUN = """
@@ -170,3 +170,43 @@ def test_crop_with_mtcnn_checks_nothing_more():
         cwd=ROOT,
     )
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def fake_builds(root, folders, files):
+    """Folders as build.py leaves them, each holding one model entry (enough for a list)."""
+    for folder in folders:
+        (root / folder / "generator").mkdir(parents=True)
+    for folder in files:
+        (root / folder).mkdir(parents=True)
+        (root / folder / "generator.tflite").write_bytes(b"")
+    (root / "notes").mkdir()  # no model inside: not listed
+
+
+def test_misspelled_model_lists_the_saved_models(tmp_path):
+    fake_builds(tmp_path, ["vox", "tiny-vox", "vox-bfloat16"], [])
+    result = run_script("test.py", "--model", "voxx", "--saved_models", str(tmp_path))
+    assert_one_line(
+        result,
+        f"no SavedModels for model 'voxx' in {tmp_path} (built: tiny-vox, vox, "
+        "vox --precision bfloat16); build it with: python build.py --model NAME",
+    )
+
+
+def test_misspelled_model_lists_the_tflite_models(tmp_path):
+    fake_builds(tmp_path, [], ["vox", "vox-dynamic", "mgif-float16"])
+    flags = ["--model", "voxx", "--tflite", str(tmp_path), "--quantize", "dynamic"]
+    assert_one_line(
+        run_script("testlite.py", *flags),
+        f"no TF Lite models for model 'voxx' in {tmp_path} (built: mgif --quantize float16, "
+        "vox, vox --quantize dynamic); build it with: python build.py --model NAME "
+        "--quantize dynamic",
+    )
+
+
+def test_model_with_a_config_gets_its_build_command(tmp_path):
+    fake_builds(tmp_path, ["vox"], [])
+    assert_one_line(
+        run_script("test.py", "--model", "mgif", "--saved_models", str(tmp_path)),
+        f"no SavedModels for model 'mgif' in {tmp_path} (built: vox); "
+        "build them with: python build.py --model mgif",
+    )

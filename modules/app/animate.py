@@ -10,7 +10,7 @@ import time
 import warnings
 
 from ..errors import UsageError
-from ..export.contract import PRECISIONS
+from ..export.contract import PRECISIONS, built_models
 from . import cli, framing, modes, motion_flags
 from .boxes import parse_box
 from .pipeline import DEFAULT_BATCH_SIZE
@@ -357,14 +357,23 @@ def main(backend, argv=None, prog=None):
 
 
 def model_folder(folder, name, kind, build_hint):
-    """``folder`` (build.py's folder of model ``name``), else a UsageError naming the build
-    command."""
-    if not os.path.isdir(folder):
+    """``folder`` (build.py's folder of model ``name``), else a UsageError that lists the
+    models built beside it and names the build command: ``build_hint`` when model ``name``
+    has a config, else the same command for a model NAME (a misspelled name has none)."""
+    if os.path.isdir(folder):
+        return folder
+    root = os.path.dirname(folder)
+    built = built_models(root)
+    where = f"{root} (built: {', '.join(built)})" if built else root
+    try:
+        cli.config_path(name)
+    except UsageError:
+        # build_hint reads 'python build.py --model NAME ...'; its flags still apply.
+        build_hint = build_hint.replace(f" --model {name}", " --model NAME", 1)
         raise UsageError(
-            f"no {kind} for model '{name}' in {os.path.dirname(folder)}; "
-            f"build them with: {build_hint}"
-        )
-    return folder
+            f"no {kind} for model '{name}' in {where}; build it with: {build_hint}"
+        ) from None
+    raise UsageError(f"no {kind} for model '{name}' in {where}; build them with: {build_hint}")
 
 
 def add_mode_config_flag(parser):

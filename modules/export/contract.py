@@ -50,6 +50,30 @@ def build_hint(name, quantize=None, precision=None):
     return hint + (f" --precision {precision}" if precision not in (None, "float32") else "")
 
 
+def built_models(root):
+    """The builds in ``root`` (a saved_models/ or tflite/ folder) as the scripts' flags name
+    them: ``vox``, ``vox --quantize dynamic``, ``vox --precision bfloat16``; for errors that
+    list what there is."""
+    if not os.path.isdir(root):
+        return []
+    suffixes = {f"-{mode}": f"--quantize {mode}" for mode in QUANTIZATIONS}
+    suffixes.update({f"-{p}": f"--precision {p}" for p in PRECISIONS if p != "float32"})
+    built = []
+    for entry in sorted(os.listdir(root)):
+        folder = os.path.join(root, entry)
+        if not any(
+            os.path.exists(os.path.join(folder, m)) or os.path.exists(tflite_path(folder, m))
+            for m in MODULE_NAMES
+        ):
+            continue  # not build.py's: no model inside
+        for suffix, flags in suffixes.items():
+            if entry.endswith(suffix) and len(entry) > len(suffix):
+                entry = f"{entry[: -len(suffix)]} {flags}"
+                break
+        built.append(entry)
+    return built
+
+
 # Beside a SavedModel's files, which TensorFlow does not read: JSON {"fast_convolutions":
 # [forms]}, the faster convolutions it was traced with (layers.fast_convolutions).
 SAVED_MODEL_FORMS = os.path.join("assets.extra", "fomm.json")

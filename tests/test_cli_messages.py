@@ -210,3 +210,53 @@ def test_model_with_a_config_gets_its_build_command(tmp_path):
         f"no SavedModels for model 'mgif' in {tmp_path} (built: vox); "
         "build them with: python build.py --model mgif",
     )
+
+
+def test_checkpoint_of_another_size_is_summarised(tmp_path):
+    """vox-256.yaml with the tiny-vox checkpoint: 63 kp_detector tensors differ; the line
+    says how, lists a few, and stays short."""
+    checkpoint = checkpoint_path("tiny-vox")
+    result = run_script(
+        "run.py",
+        *["--model", "vox", "--checkpoint", str(checkpoint), "--frames", "1"],
+        *["--output", str(tmp_path / "out.mp4")],
+    )
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(
+        f"error: checkpoint {checkpoint} (kp_detector) does not match the config: it has "
+        "16-channel layers where the config asks for 64; predictor.encoder.down_blocks.0."
+        "conv.weight has shape [16, 3, 3, 3] in the checkpoint but the config gives "
+        "[64, 3, 3, 3]; "
+    ), line
+    assert line.endswith(" more") and len(line) < 600, line
+
+
+def test_checkpoint_with_other_jacobians_is_summarised(tmp_path):
+    result = run_script(
+        "run.py",
+        *["--model", "tiny-vox", "--config", str(config_path("tiny-vox"))],
+        *["--checkpoint", str(checkpoint_path("tiny-mgif")), "--frames", "1"],
+        *["--output", str(tmp_path / "out.mp4")],
+    )
+    assert "does not match the config: it has 1 jacobian map where the config asks for 10 " in (
+        result.stderr
+    ), result.stderr
+
+
+def test_mismatch_summaries():
+    from modules.convert.mismatch import describe
+
+    head = {"kp.weight": ((15, 35, 7, 7), (10, 35, 7, 7))}
+    assert describe("kp", head) == (
+        "kp does not match the config: it has 15 keypoints where the config asks for 10 "
+        "(num_kp); kp.weight has shape [15, 35, 7, 7] in the checkpoint but the config "
+        "gives [10, 35, 7, 7]"
+    )
+    missing = [f"occlusion.{i}.weight" for i in range(12)]
+    message = describe("g", {}, missing, ["extra.weight"])
+    assert message.startswith(
+        "g does not match the config: it lacks 12 tensors of the config's model, and it has "
+        "1 tensor the config's model has not; missing keys: occlusion.0.weight, "
+    )
+    assert message.endswith("occlusion.9.weight; ... and 3 more"), message

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import WeightError
 from ..layers import AntiAliasInterpolation2d, BatchNorm2d, Conv2d
+from .mismatch import describe
 
 LEAVES = (AntiAliasInterpolation2d, BatchNorm2d, Conv2d)
 
@@ -55,36 +56,29 @@ def state_dict(model):
 def load_state_dict(model, state_dict, what):
     """Copies ``state_dict`` ({key: np.ndarray}) into ``model``.
 
-    Fails with a WeightError listing every missing, unexpected or mis-shaped key (with both
-    shapes). Keys whose entry has no variable are buffers: ``num_batches_tracked`` (ignored,
-    may be absent) and the anti-alias ``down.weight`` (may be absent; when present it must
-    equal the kernel the port computes). ``what`` names the checkpoint part in messages.
+    Fails with a WeightError that says how the checkpoint differs from the config and lists
+    a few of the missing, unexpected or mis-shaped keys (modules/convert/mismatch.py). Keys
+    whose entry has no variable are buffers: ``num_batches_tracked`` (ignored, may be
+    absent) and the anti-alias ``down.weight`` (may be absent; when present it must equal the
+    kernel the port computes). ``what`` names the checkpoint part in messages.
     """
     expected = torch_state(model)
-    problems = []
     missing = [k for k, e in expected.items() if k not in state_dict and e.variable is not None]
-    if missing:
-        problems.append("missing keys: " + ", ".join(missing))
     unexpected = [k for k in state_dict if k not in expected]
-    if unexpected:
-        problems.append("unexpected keys: " + ", ".join(unexpected))
+    misshaped, other = {}, []
     for key, entry in expected.items():
         if key not in state_dict:
             continue
         got = tuple(np.shape(state_dict[key]))
         if got != tuple(entry.shape):
-            problems.append(
-                f"{key} has shape {list(got)} in the checkpoint but the config "
-                f"gives {list(entry.shape)}"
-            )
+            misshaped[key] = (got, tuple(entry.shape))
         elif entry.expected is not None and not np.allclose(
             state_dict[key], entry.expected, rtol=1e-5, atol=1e-7
         ):
-            problems.append(
-                f"{key} differs from the anti-alias kernel the config's scale_factor gives"
-            )
-    if problems:
-        raise WeightError(f"{what} does not match the config: " + "; ".join(problems))
+            other.append(f"{key} differs from the anti-alias kernel of the config's scale_factor")
+    if misshaped or missing or unexpected or other:
+        # A summary first, then a few keys: a checkpoint of another size differs everywhere.
+        raise WeightError(describe(what, misshaped, missing, unexpected, other))
     for key, entry in expected.items():
         if entry.variable is not None:
             entry.variable.assign(to_keras(np.asarray(state_dict[key], dtype=np.float32)))

@@ -8,7 +8,9 @@ made so by an import hook in that child that refuses it, as an environment witho
 import subprocess
 import sys
 
+import imageio.v2 as imageio
 import pytest
+from face_scenes import astronaut_scene
 from helpers import ROOT, checkpoint_path, config_path, demo, run_script
 
 # Runs ``argv[2:]`` as a script (or ``-c CODE``) with the packages named in argv[1] refused.
@@ -260,3 +262,16 @@ def test_mismatch_summaries():
         "1 tensor the config's model has not; missing keys: occlusion.0.weight, "
     )
     assert message.endswith("occlusion.9.weight; ... and 3 more"), message
+
+
+def test_crop_shows_the_face_search(tmp_path):
+    """--crop looks for faces for seconds before the animation's own bar: a bar of its own,
+    over the source image and every driving frame read."""
+    scene, _ = astronaut_scene(0.6, (250, 30), shape=(360, 640))
+    imageio.imwrite(tmp_path / "s.png", scene)
+    flags = tiny_demo_flags(tmp_path)
+    flags[flags.index("--source_image") + 1] = str(tmp_path / "s.png")
+    result = run_script("run.py", *flags, "--crop", "--frames", "3")
+    assert result.returncode == 0, result.stderr
+    bar = [line for line in result.stderr.splitlines() if line.startswith("faces: ")]
+    assert bar and "4/4" in bar[-1], result.stderr

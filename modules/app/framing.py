@@ -7,6 +7,7 @@ The pipeline then asks a Framing for the source crops and its driving box, and (
 ``--paste_back``) the full-size frame with every animated crop pasted back.
 """
 
+import contextlib
 import dataclasses
 
 from ..errors import InputError, UsageError
@@ -104,7 +105,8 @@ def check_flags(args, driving_size):
         raise UsageError("--multi_face finds every face itself: leave out --source_box")
     if args.paste_back and args.side_by_side:
         raise UsageError("--side_by_side and --paste_back make different videos; give one")
-    if args.crop and not (args.source_box and args.driving_box):
+    finds_driving = not (args.driving_box or getattr(args, "driving_motion", None))
+    if args.crop and (not args.source_box or finds_driving):
         from .faces import check_detector
 
         check_detector("--crop")
@@ -113,27 +115,51 @@ def check_flags(args, driving_size):
 def from_args(args, driving=None):
     """The Framing the flags (or a request) ask for (None when no flag asks for one); finds
     faces where needed, in the driving frames that are animated (``--frames``), read from
-    ``driving`` (the run's VideoReader) when given."""
+    ``driving`` (the run's VideoReader) when given; with a progress bar on stderr, since the
+    search takes seconds (MTCNN's start and every sampled frame)."""
+    import sys
+
+    from tqdm import tqdm
+
     from .faces import rgb
     from .images import load_image
     from .video import VideoReader
 
     if not (args.crop or args.source_box or args.driving_box):
         return None
-    if args.source_box:  # checked against the image by check_flags
-        source_boxes = [args.source_box]
-    else:
-        image = rgb(load_image(args.source_image))
-        source_boxes = source_faces(image, args.source_image, args.multi_face)
     driving_box = args.driving_box
     # A motion template's keypoints come from frames that were cropped already.
-    if driving_box is None and args.crop and not getattr(args, "driving_motion", None):
-        if driving is not None:
-            driving_box = driving_face(driving, args.frames)
+    scan_driving = driving_box is None and args.crop and not getattr(args, "driving_motion", None)
+    if args.source_box and not scan_driving:  # no face to find: no bar
+        return Framing([args.source_box], driving_box, args.paste_back)
+    with contextlib.ExitStack() as stack:
+        reader = driving
+        if scan_driving and reader is None:
+            reader = stack.enter_context(VideoReader(args.driving_video))
+        elif not scan_driving:
+            reader = None
+        scanned = _frames_to_scan(reader, args.frames) if reader else 0
+        total = None if scanned is None else (0 if args.source_box else 1) + scanned
+        # "faces", as crop.py's bar: the source image, then each driving frame read
+        bar = stack.enter_context(
+            tqdm(total=total, unit="image", desc="faces", file=sys.stderr, dynamic_ncols=True)
+        )
+        if args.source_box:  # checked against the image by check_flags
+            source_boxes = [args.source_box]
         else:
-            with VideoReader(args.driving_video) as reader:
-                driving_box = driving_face(reader, args.frames)
+            image = rgb(load_image(args.source_image))
+            source_boxes = source_faces(image, args.source_image, args.multi_face)
+            bar.update(1)
+        if reader is not None:
+            driving_box = driving_face(reader, args.frames, bar.update)
     return Framing(source_boxes, driving_box, args.paste_back)
+
+
+def _frames_to_scan(reader, frames):
+    """How many frames ``driving_face`` reads (None when the video does not say)."""
+    if reader.num_frames and frames:
+        return min(reader.num_frames, frames)
+    return reader.num_frames or frames
 
 
 def source_faces(image, path, every=False):
@@ -150,24 +176,26 @@ def source_faces(image, path, every=False):
     return [grow(f.box, size, INCREASE) for f in (faces if every else faces[:1])]
 
 
-def driving_face(reader, frames=None):
+def driving_face(reader, frames=None, progress=None):
     """One box for the whole driving clip, as crop-video.py makes one per clip: the union of
     the face's boxes over the clip (here on up to DRIVING_SAMPLES frames spread over it),
     grown by INCREASE and made square. The face is the largest one of the first sampled frame
-    that has one, followed by overlap on the later samples."""
+    that has one, followed by overlap on the later samples. ``progress(1)`` follows every
+    frame read."""
     from .faces import best_match, detect_faces
 
     total = frames or reader.num_frames or DRIVING_SAMPLES
     step = max(1, total // DRIVING_SAMPLES)
     union = current = None
     for index, frame in enumerate(reader.frames(0, frames)):
-        if index % step:
-            continue
-        faces = detect_faces(frame)
-        face = faces[0] if current is None and faces else best_match(faces, current or (0, 0, 0, 0))
-        if face is not None:
-            current = face.box
-            union = face.box if union is None else join(union, face.box)
+        if index % step == 0:
+            faces = detect_faces(frame)
+            face = faces[0] if current is None and faces else best_match(faces, current or (0,) * 4)
+            if face is not None:
+                current = face.box
+                union = face.box if union is None else join(union, face.box)
+        if progress:
+            progress(1)
     if union is None:
         raise InputError(
             f"no face found in the driving video '{reader.path}'; give its box with "

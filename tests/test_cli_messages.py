@@ -275,3 +275,18 @@ def test_crop_shows_the_face_search(tmp_path):
     assert result.returncode == 0, result.stderr
     bar = [line for line in result.stderr.splitlines() if line.startswith("faces: ")]
     assert bar and "4/4" in bar[-1], result.stderr
+
+
+def test_config_means_the_models_config_only():
+    """run.py's --config builds the models; test.py's and testlite.py's models come built,
+    so their config for the dataset modes is --mode_config (modes.py reads args.config)."""
+    from modules.app import animate, backends
+
+    keras = animate.parser("run.py", "", backends.Keras())
+    assert keras.parse_args(["--config", "c.yaml"]).config == "c.yaml"
+    for backend in (backends.SavedModel(), backends.Lite()):
+        parser = animate.parser(backend.name, "", backend)
+        assert parser.parse_args(["--mode_config", "c.yaml"]).config == "c.yaml"
+        assert parser.parse_args([]).config is None
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--config", "c.yaml"])

@@ -28,7 +28,7 @@ def run_mode(script, built, *args):
     if script == "run.py":
         flags[flags.index("--config") + 1] = str(CONFIG)
     else:
-        flags += ["--config", str(CONFIG)]
+        flags += ["--mode_config", str(CONFIG)]
     try:
         return main_of(script)([*flags, *args])
     except SystemExit as exit:

@@ -377,10 +377,12 @@ def model_folder(folder, name, kind, build_hint):
 
 
 def add_mode_config_flag(parser):
-    """test.py's and testlite.py's --config: their models come built, so a config only
-    matters for the dataset modes (run.py's --config also builds the models)."""
+    """test.py's and testlite.py's --mode_config: their models come built, so a config only
+    gives the dataset modes' params. Not --config, which in run.py and build.py is the config
+    the models are built from; ``dest`` stays ``config`` for modes.py."""
     parser.add_argument(
-        "--config",
+        "--mode_config",
+        dest="config",
         metavar="PATH",
         help="--mode only: the config whose animate_params, reconstruction_params, "
         "visualizer_params and dataset_params apply (default: config/NAME-256.yaml)",

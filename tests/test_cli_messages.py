@@ -190,7 +190,7 @@ def test_misspelled_model_lists_the_saved_models(tmp_path):
     assert_one_line(
         result,
         f"no SavedModels for model 'voxx' in {tmp_path} (built: tiny-vox, vox, "
-        "vox --precision bfloat16); build it with: python build.py --model NAME",
+        "vox --precision bfloat16); build them with: python build.py --model NAME",
     )
 
 
@@ -200,7 +200,7 @@ def test_misspelled_model_lists_the_tflite_models(tmp_path):
     assert_one_line(
         run_script("testlite.py", *flags),
         f"no TF Lite models for model 'voxx' in {tmp_path} (built: mgif --quantize float16, "
-        "vox, vox --quantize dynamic); build it with: python build.py --model NAME "
+        "vox, vox --quantize dynamic); build them with: python build.py --model NAME "
         "--quantize dynamic",
     )
 

@@ -362,17 +362,12 @@ def model_folder(folder, name, kind, build_hint):
     has a config, else the same command for a model NAME (a misspelled name has none)."""
     if os.path.isdir(folder):
         return folder
-    root = os.path.dirname(folder)
-    built = built_models(root)
-    where = f"{root} (built: {', '.join(built)})" if built else root
+    built = built_models(os.path.dirname(folder))
+    where = os.path.dirname(folder) + (f" (built: {', '.join(built)})" if built else "")
     try:
         cli.config_path(name)
-    except UsageError:
-        # build_hint reads 'python build.py --model NAME ...'; its flags still apply.
+    except UsageError:  # build_hint reads 'python build.py --model NAME ...'
         build_hint = build_hint.replace(f" --model {name}", " --model NAME", 1)
-        raise UsageError(
-            f"no {kind} for model '{name}' in {where}; build it with: {build_hint}"
-        ) from None
     raise UsageError(f"no {kind} for model '{name}' in {where}; build them with: {build_hint}")
 
 

@@ -31,7 +31,8 @@ def make_dataset(folder, videos, frames):
     import numpy as np
     from skimage import img_as_ubyte
 
-    from modules.app.video import VideoReader, VideoWriter, resize_frame
+    from modules.app.video import VideoReader, resize_frame
+    from modules.app.video_writer import VideoWriter
 
     with VideoReader(os.path.join(ROOT, "example", "driving.mp4")) as reader:
         source = [img_as_ubyte(resize_frame(f, (256, 256))) for f in reader]

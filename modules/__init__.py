@@ -20,7 +20,7 @@ def __getattr__(name):
 
         return Animator
     if name == "VideoWriter":
-        from .app.video import VideoWriter
+        from .app.video_writer import VideoWriter
 
         return VideoWriter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -120,7 +120,7 @@ def moving_video(path, tmp_dir, fps=10, frames=(20, 20), shape=(320, 480), scale
     the frame: ``frames[0]`` frames at the left, then ``frames[1]`` at the right. Returns the
     face boxes of the first frame of each part."""
     from modules.app.audio import add_audio
-    from modules.app.video import VideoWriter
+    from modules.app.video_writer import VideoWriter
 
     photo, box = scaled(*astronaut(), scale)
     starts = [(10, 20), (shape[1] - photo.shape[1] - 30, 40)]

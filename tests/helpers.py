@@ -200,7 +200,7 @@ def read_frames(folder):
 
 def long_video(path, frames=600):
     """The tiny demo's driving video (8 frames of 320x240) repeated to ``frames`` frames."""
-    from modules.app.video import VideoWriter
+    from modules.app.video_writer import VideoWriter
 
     source = imageio.mimread(demo("tiny-vox") / "driving.mp4")
     with VideoWriter(path, 25) as writer:

@@ -12,7 +12,7 @@ from face_scenes import astronaut_scene, background, face_free, moving_video, tw
 from helpers import FIXTURES, main_of, model_args
 
 from modules.app.probe import count_frames, video_stream_info
-from modules.app.video import VideoWriter
+from modules.app.video_writer import VideoWriter
 
 DRIVING = FIXTURES / "tiny-vox" / "demo" / "driving.mp4"  # a face, 8 frames, with audio
 

@@ -114,7 +114,7 @@ def long_dataset(folder, frames=400):
     """One 256x256 video of ``frames`` frames (the fixture's a-clip.mp4 repeated)."""
     import imageio.v2 as imageio
 
-    from modules.app.video import VideoWriter
+    from modules.app.video_writer import VideoWriter
 
     clip = imageio.mimread(DATASET / "data" / "test" / "a-clip.mp4")
     folder.mkdir()

@@ -15,7 +15,8 @@ from helpers import ROOT, demo, run_script, tiny_flags
 from modules.app import animate
 from modules.app.images import MAX_PIXELS, check_image, load_image
 from modules.app.probe import ffmpeg_exe, video_stream_info
-from modules.app.video import MAX_FRAME_PIXELS, VideoReader, VideoWriter
+from modules.app.video import MAX_FRAME_PIXELS, VideoReader
+from modules.app.video_writer import VideoWriter
 from modules.convert.config import MAX_NODES, load_config
 from modules.errors import ConfigError, InputError, UsageError
 

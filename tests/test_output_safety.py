@@ -12,7 +12,7 @@ import pytest
 from helpers import ROOT, demo, run_script, tiny_flags
 
 from modules.app.probe import count_frames
-from modules.app.video import VideoWriter
+from modules.app.video_writer import VideoWriter
 from modules.errors import InputError
 
 INPUTS = [

@@ -27,7 +27,7 @@ from helpers import (
 )
 
 from modules.app.probe import count_frames, has_audio, video_stream_info
-from modules.app.video import VideoWriter
+from modules.app.video_writer import VideoWriter
 
 DEMO_MODES = {
     "frames_abs": [],

@@ -14,7 +14,8 @@ from skimage.transform import resize
 from modules.app.audio import add_audio
 from modules.app.images import read_image, resize_frame
 from modules.app.probe import count_frames, has_audio, video_stream_info
-from modules.app.video import VideoReader, VideoWriter
+from modules.app.video import VideoReader
+from modules.app.video_writer import VideoWriter
 from modules.errors import InputError
 
 DEMO = pathlib.Path(__file__).parent / "fixtures" / "tiny-vox" / "demo"

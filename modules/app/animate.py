@@ -274,7 +274,7 @@ def check(args):
 
 def check_outputs(request):
     """UsageError when an output path is an input; InputError when it cannot be written."""
-    from .video import check_output
+    from .video_writer import check_output
 
     inputs = ("source_image", "driving_video", "driving_motion")
     for output, name in ((request.output, "output"), (request.save_motion, "save_motion")):

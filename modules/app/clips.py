@@ -92,7 +92,8 @@ def write_clips(path, clips, shape, progress=None):
 
     from .images import resize_frame
     from .probe import has_audio
-    from .video import VideoReader, VideoWriter
+    from .video import VideoReader
+    from .video_writer import VideoWriter
 
     with VideoReader(path) as reader:
         fps = reader.fps

@@ -23,7 +23,7 @@ from .frames import read_frames
 from .pipeline import named, prefetch, take
 from .scratch import scratch_folder
 from .strip import StripFile
-from .video import VideoWriter
+from .video_writer import VideoWriter
 from .visualize import Visualizer
 
 FOLDERS = {"reconstruction": "reconstruction", "animate": "animation"}

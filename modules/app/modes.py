@@ -174,7 +174,7 @@ def main(prog, args, load_models, config):
 
     from .distributed import run_ray, run_serial
     from .evaluate import FOLDERS, is_done, write_result
-    from .video import check_output
+    from .video_writer import check_output
 
     params, jobs = check(args, config)
     # Workers may run elsewhere (another folder, another machine): they get absolute paths,

@@ -23,7 +23,8 @@ from . import frame_process, interrupt, motion
 from .images import driving_frame, load_image, resize_frame
 from .integrity import DecodeCheck
 from .sources import ModelSource
-from .video import VideoReader, VideoWriter
+from .video import VideoReader
+from .video_writer import VideoWriter
 from .visualize import side_by_side
 
 # From benchmarks/bench.py on the 2-core reference machine (docs/speed.md): batch 4 is as fast

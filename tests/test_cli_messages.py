@@ -290,3 +290,37 @@ def test_config_means_the_models_config_only():
         assert parser.parse_args([]).config is None
         with pytest.raises(SystemExit):
             parser.parse_args(["--config", "c.yaml"])
+
+
+def test_build_checks_the_onnx_extra_before_building(tmp_path):
+    """With TensorFlow refused too: the missing tf2onnx is found before anything loads."""
+    flags = ["--model", "tiny-vox", "--config", str(config_path("tiny-vox"))]
+    flags += ["--checkpoint", str(checkpoint_path("tiny-vox")), "--onnx", "--nolite"]
+    flags += ["--saved_models", str(tmp_path / "sm"), "--onnx_dir", str(tmp_path / "onnx")]
+    result = run_without(["tf2onnx", "tensorflow"], str(ROOT / "build.py"), *flags)
+    assert_one_line(
+        result,
+        "ONNX export (build.py --onnx, --web) needs tf2onnx, which is not installed: "
+        "python -m pip install 'fomm-tf[onnx]' (in a checkout: bash install.sh)",
+    )
+    assert not (tmp_path / "sm").exists()
+
+
+def test_crop_py_checks_mtcnn_before_tensorflow(tmp_path):
+    video = str(demo("tiny-vox") / "driving.mp4")
+    args = ["--input", video, "--output", str(tmp_path / "clips")]
+    result = run_without(["mtcnn", "tensorflow"], str(ROOT / "crop.py"), *args)
+    assert_one_line(
+        result,
+        "finding faces (crop.py) needs the face detector mtcnn, which is not installed: "
+        "python -m pip install 'fomm-tf[faces]' (in a checkout: bash install.sh)",
+    )
+
+
+def test_config_given_to_test_py_says_what_to_give():
+    result = run_script("test.py", "--config", "x.yaml")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: unrecognized arguments: --config x.yaml; the models come built (build.py "
+        "takes --config); the dataset modes' config is --mode_config (see test.py --help)"
+    )

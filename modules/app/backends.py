@@ -12,6 +12,12 @@ from ..export.contract import QUANTIZATIONS, build_hint, build_name, saved_model
 from . import animate, cli
 
 
+# test.py's and testlite.py's answer to run.py's --config
+MODE_CONFIG_HINT = (
+    "the models come built (build.py takes --config); the dataset modes' config is --mode_config"
+)
+
+
 class Backend:
     """The protocol: ``name`` (the script), ``doc`` (its one-line description),
     ``tensorflow`` (whether it needs TensorFlow imported before it loads)."""
@@ -115,6 +121,7 @@ class SavedModel(Backend):
     def add_flags(self, parser):
         group = parser.add_argument_group("model (SavedModels from build.py)")
         animate.add_mode_config_flag(group)
+        parser.hints["--config"] = MODE_CONFIG_HINT
         group.add_argument(
             "--saved_models",
             default=cli.saved_models_dir(),
@@ -183,6 +190,7 @@ class Lite(Backend):
     def add_flags(self, parser):
         group = parser.add_argument_group("model (TF Lite models from build.py, on LiteRT)")
         animate.add_mode_config_flag(group)
+        parser.hints["--config"] = MODE_CONFIG_HINT
         group.add_argument(
             "--tflite",
             default=cli.tflite_dir(),

@@ -77,9 +77,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, allow_abbrev=False, **kwargs)
+        self.hints = {}  # flag another script has -> what to give this one instead
 
     def error(self, message):
-        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        hints = [hint for flag, hint in self.hints.items() if flag in message.split()]
+        more = f"; {hints[0]}" if hints and message.startswith("unrecognized") else ""
+        print(f"error: {message}{more} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
 
 

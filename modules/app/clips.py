@@ -133,6 +133,10 @@ def main(prog, description, argv=None):
         )
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise UsageError(f"--output {args.output} is a file; give a folder for the clips")
+    from .. import extras
+    from .faces import LABEL
+
+    extras.check("mtcnn", "faces", "finding faces (crop.py)", LABEL)  # before TensorFlow
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     from .video import VideoReader

@@ -11,6 +11,7 @@ scripts and the web page check before they load a model (docs/manifest.md).
 import os
 import time
 
+from .. import extras
 from ..app import cli, interrupt
 from ..errors import UsageError
 from .contract import (
@@ -190,6 +191,11 @@ def check(args, found):
     for _, config, checkpoint in found:
         load_config(config)
         check_checkpoint_file(checkpoint)
+    # The onnx extra's packages, before hours of building find them missing.
+    if args.onnx or args.web or args.web_float16:
+        extras.check("tf2onnx", "onnx", "ONNX export (build.py --onnx, --web)")
+    if args.web or args.web_float16:
+        extras.check("onnx", "onnx", "the web page's models (build.py --web)")
     for flag, _, _ in output_folders():
         folder = getattr(args, flag)
         cli.check_folder(folder, f"--{flag} {folder}")

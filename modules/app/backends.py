@@ -11,7 +11,6 @@ import os
 from ..export.contract import QUANTIZATIONS, build_hint, build_name, saved_model_dir, tflite_dir
 from . import animate, cli
 
-
 # test.py's and testlite.py's answer to run.py's --config
 MODE_CONFIG_HINT = (
     "the models come built (build.py takes --config); the dataset modes' config is --mode_config"

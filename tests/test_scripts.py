@@ -266,12 +266,13 @@ def test_models_run_without_the_graph_optimizer_on_a_cpu(built, script):
     """run.py and test.py load their models with TensorFlow's graph optimizer off on a CPU
     (modules.runtime.skip_graph_optimizer: a shorter start); demo.py's frames are still
     reproduced (test_demo_frames_within_one_level)."""
+    backend = {"run.py": "Keras", "test.py": "SavedModel"}[script]
     code = (
         "import argparse, sys; import tensorflow as tf; "
-        f"import {script[:-3]} as script; "
+        "from modules.app import backends; "
         "args = argparse.Namespace(model='tiny-vox', config=sys.argv[-3], "
         "checkpoint=sys.argv[-2], loadwithtorch=False, precision='float32', "
-        "saved_models=sys.argv[-1]); script.load_models(args); "
+        f"saved_models=sys.argv[-1]); backends.{backend}().load(args); "
         "print(tf.config.optimizer.get_experimental_options())"
     )
     saved = built("tiny-vox") / "saved_models"

@@ -108,7 +108,13 @@ def test_pairs_list(tmp_path):
     ]
     bad = tmp_path / "pairs.csv"
     bad.write_text("source,driving\na-clip.mp4,gone.mp4\n")
-    with pytest.raises(UsageError, match=r"pairs.csv names 1 videos .*: gone.mp4"):
+    with pytest.raises(UsageError, match=r"pairs.csv names 1 videos .*: 'gone.mp4'"):
+        read_pairs(str(bad), videos)
+    bad.write_text('source,driving\na-clip.mp4,"two\nlines.mp4"\n')  # names are quoted
+    with pytest.raises(UsageError, match=r"not in the dataset: 'two\\nlines.mp4'"):
+        read_pairs(str(bad), videos)
+    bad.write_text("source,driving\na-clip.mp4,b-frames\nc-loop.gif\n")  # was a TypeError
+    with pytest.raises(UsageError, match="line 3 has no 'driving' or 'source' value"):
         read_pairs(str(bad), videos)
     bad.write_text("first,second\na-clip.mp4,b-frames\n")
     with pytest.raises(UsageError, match="'source' and 'driving' columns"):

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from ..convert.config import read_yaml
+from ..convert.config import read_yaml, short
 from ..errors import ConfigError, UsageError
 from .frames import is_video
 
@@ -45,13 +45,13 @@ def load_params(path):
     def section(name):
         value = raw.get(name) or {}
         if not isinstance(value, dict):
-            raise ConfigError(f"config {path}: {name} must be a mapping, got {value!r}")
+            raise ConfigError(f"config {path}: {name} must be a mapping, got {short(value)}")
         return value
 
     def field(name, key, check, what, default):
         value = section(name).get(key, default)
         if value is not None and not check(value):
-            raise ConfigError(f"config {path}: {name}.{key} must be {what}, got {value!r}")
+            raise ConfigError(f"config {path}: {name}.{key} must be {what}, got {short(value)}")
         return value
 
     def count(value):
@@ -162,11 +162,19 @@ def read_pairs(path, videos):
             f"pairs file {path} has no rows with 'source' and 'driving' columns "
             f"(the original's pairs_list layout)"
         )
+    short_rows = [i + 2 for i, row in enumerate(rows) if None in (row["source"], row["driving"])]
+    if short_rows:  # csv gives None for a row's missing columns (line 1 is the header)
+        raise UsageError(
+            f"pairs file {path}: line {short_rows[0]} has no 'driving' or 'source' value; "
+            f"give both on every line"
+        )
     pairs = [(row["source"], row["driving"]) for row in rows]
     known = set(videos)
     missing = sorted({name for pair in pairs for name in pair if name not in known})
     if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        # the names as repr, cut short: a name may hold a newline or be 200 KB long
+        shown = ", ".join(short(name, 40) for name in missing[:5])
+        shown += " ..." if len(missing) > 5 else ""
         raise UsageError(
             f"pairs file {path} names {len(missing)} videos that are not in the dataset: "
             f"{shown}; fix the file or pass --pairs CSV"

@@ -27,6 +27,7 @@ STREAM_FORMATS = FORMATS + ",mpjpeg,rtsp,rtp"
 DEVICE_FORMATS = "video4linux2,v4l2"
 # The frame size is capped as for driving videos (modules/app/video.py).
 MAX_FRAME_PIXELS = 4096 * 4096
+PROBE_SECONDS = 1
 
 
 def scheme_of(spec):
@@ -45,7 +46,9 @@ def input_args(spec):
                 f"--camera {spec}: unsupported URL scheme '{scheme}://'; use a device such as "
                 f"/dev/video0, a video file or one of {', '.join(s + '://' for s in SCHEMES)}"
             )
-        low_delay = ["-fflags", "nobuffer", "-flags", "low_delay"]
+        # At most a second of stream to find the codec (ffmpeg's default is 5 s): a camera
+        # should start fast.
+        low_delay = ["-fflags", "nobuffer", "-flags", "low_delay", "-analyzeduration", "1000000"]
         whitelists = ["-protocol_whitelist", PROTOCOLS, "-format_whitelist", STREAM_FORMATS]
         return [*whitelists, *low_delay, "-i", spec], "stream"
     if spec.startswith("/dev/"):
@@ -106,9 +109,12 @@ class Camera:
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         threading.Thread(target=self._read_log, daemon=True).start()
-        if not self._header.wait(self.timeout) or self.size is None:
+        # A stream's header comes after up to PROBE_SECONDS of its frames.
+        if not self._header.wait(self.timeout + PROBE_SECONDS) or self.size is None:
+            running = self._process.poll() is None
             self.close()
-            reason = self.reason() or f"no video in {self.timeout:g} s (--camera_timeout)"
+            reason = None if running else self.reason()
+            reason = reason or f"no video in {self.timeout:g} s (--camera_timeout)"
             raise InputError(f"cannot open camera '{self.spec}': {reason}")
         width, height = self.size
         if width * height > MAX_FRAME_PIXELS:

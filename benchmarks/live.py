@@ -81,6 +81,7 @@ def measure(folder, threads, frames):
     camera = Camera(CAMERA, timeout=30, limit=frames)
     stats = Stats(os.path.basename(folder), camera)
     session = Session(models, load_image(SOURCE), camera, stats, relative=True, adapt_scale=True)
+    session.warm_up()
     with camera:
         session.run()
     return stats.summary(False)

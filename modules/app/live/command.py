@@ -245,6 +245,7 @@ def run(args, models, backend, source, camera, server):
 
     stats = Stats(backend, camera)
     session = Session(models, source, camera, stats, args.relative, args.adapt_scale)
+    session.warm_up()
     say(f"opening camera {args.camera}")
     camera.open()
     recording = None

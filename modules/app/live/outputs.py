@@ -112,6 +112,7 @@ class Recording:
         self.path = path
         self.writer = VideoWriter(path, fps)
         self.encoder = Encoder(self.writer).__enter__()
+        self.done = False
 
     def put(self, frame):
         self.encoder.put([frame])
@@ -119,6 +120,7 @@ class Recording:
     def finish(self):
         """Puts the recording in place (playable, whatever stopped the session); nothing
         when no frame was animated."""
+        self.done = True
         self.encoder.__exit__(None, None, None)
         if self.writer.count:
             self.writer.close()
@@ -127,5 +129,9 @@ class Recording:
         return self.writer.count
 
     def abort(self):
+        """Removes the unfinished recording (a bug stopped the session)."""
+        if self.done:
+            return
+        self.done = True
         self.encoder.__exit__(Exception, None, None)
         self.writer.abort()

@@ -32,6 +32,23 @@ class Session:
         self._reset = threading.Event()
         self.stop = threading.Event()  # the key q
 
+    def warm_up(self):
+        """One frame through the three models (the source as its own driving frame), before
+        the camera opens: the first call of a model traces or packs its weights, which would
+        otherwise be the first results' latency."""
+        kp = self.kp_source
+        kp_norm = self.models.process_kp(
+            **named("source", kp),
+            **named("driving", kp),
+            **named("initial", kp),
+            use_relative_movement=float(self.relative),
+            use_relative_jacobian=float(self.relative),
+            adapt_movement_scale=float(self.adapt_scale),
+        )
+        self.models.animate_encoded(
+            **self.encoded, **named("source", kp), **named("driving", kp_norm)
+        )
+
     def request_reset(self):
         """The next frame animated becomes the reference of relative motion."""
         self._reset.set()

@@ -1,5 +1,5 @@
 """live.py on the tiny vox TF Lite models: real processes, real ffmpeg streams on 127.0.0.1,
-real HTTP clients and a headless Chromium; no mocks.
+real HTTP clients and a headless Chromium; no mocks (bad input: tests/test_live_errors.py).
 
 A live result must equal testlite.py's frame for the same driving frame with the same
 reference frame (docs/live.md): the live loop runs batch 1, testlite.py batch 4, and the TF
@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -19,143 +18,22 @@ import browser
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from helpers import ROOT, demo, model_args, read_frames, run_script
+from helpers import ROOT, demo, read_frames
+from live_session import (
+    CASE,
+    Live,
+    batch_frames,
+    camera_video,
+    check_counts,
+    ffmpeg,
+    free_port,
+    live_args,
+    publisher,
+    run_live,
+    stop,
+)
 
-CASE = "tiny-vox"
 SCREENSHOT = ROOT / "docs" / "live.png"
-
-
-def ffmpeg():
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def live_args(built, *flags, source=None):
-    return [
-        *model_args("testlite.py", CASE, built),
-        "--source_image",
-        str(source or demo(CASE) / "source.png"),
-        *flags,
-    ]
-
-
-class Live:
-    """live.py in a child process; its stderr goes to a file that ``wait_for`` reads."""
-
-    def __init__(self, tmp_path, args):
-        self.log = tmp_path / "live.err"
-        self.stderr = open(self.log, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "live.py"), *args],
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-
-    def text(self):
-        return self.log.read_text()
-
-    def wait_for(self, text, timeout=60):
-        deadline = time.monotonic() + timeout
-        while text not in self.text():
-            assert self.process.poll() is None, f"live.py ended: {self.text()}"
-            assert time.monotonic() < deadline, f"no '{text}' in {timeout} s: {self.text()}"
-            time.sleep(0.05)
-        return self.text()
-
-    def url(self):
-        line = self.wait_for("serving http://")
-        return line.split("serving ", 1)[1].split()[0].rstrip("/")
-
-    def stats(self):
-        with urllib.request.urlopen(self.url() + "/stats", timeout=10) as response:
-            return json.load(response)
-
-    def wait_for_results(self, count, timeout=60):
-        deadline = time.monotonic() + timeout
-        while self.stats()["frames_out"] < count:
-            assert time.monotonic() < deadline, self.text()
-            time.sleep(0.05)
-
-    def finish(self, timeout=120):
-        out, _ = self.process.communicate(timeout=timeout)
-        self.stderr.close()
-        return self.process.returncode, out, self.text()
-
-    def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.stderr.close()
-
-
-def run_live(built, tmp_path, *flags, source=None):
-    result = run_script("live.py", *live_args(built, *flags, source=source), timeout=120)
-    return result.returncode, result.stdout, result.stderr
-
-
-def batch_frames(built, tmp_path, driving, *flags):
-    out = tmp_path / "batch"
-    result = run_script(
-        "testlite.py",
-        *model_args("testlite.py", CASE, built),
-        "--source_image",
-        str(demo(CASE) / "source.png"),
-        "--driving_video",
-        str(driving),
-        "--output",
-        f"{out}/",
-        *flags,
-    )
-    assert result.returncode == 0, result.stderr
-    return read_frames(out)
-
-
-def camera_video(path, frames, fps):
-    """The demo's driving video (8 frames) repeated to ``frames`` frames at ``fps``."""
-    from modules.app.video import VideoWriter
-
-    source = imageio.mimread(demo(CASE) / "driving.mp4")
-    with VideoWriter(path, fps) as writer:
-        for i in range(frames):
-            writer.append(source[i % len(source)])
-    return path
-
-
-def publisher(port, video=None, loop=True):
-    """An ffmpeg that streams ``video`` (the demo's driving video) as MPEG-TS to
-    udp://127.0.0.1:PORT in real time: its H.264 copied, so the frames decode as the file's."""
-    video = video or demo(CASE) / "driving.mp4"
-    return subprocess.Popen(
-        [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re"]
-        + (["-stream_loop", "-1"] if loop else [])
-        + ["-i", str(video), "-an", "-c:v", "copy", "-f", "mpegts", f"udp://127.0.0.1:{port}"],
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def stop(process):
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def check_counts(stats, frames_in):
-    assert stats["frames_in"] == frames_in
-    assert stats["frames_out"] + stats["dropped"] == frames_in
-    cameras = stats["camera_frames"]
-    assert len(cameras) == stats["frames_out"]
-    assert cameras == sorted(set(cameras)) and cameras[-1] == frames_in - 1
-    assert stats["backend"] == "tflite" and stats["latency_ms"]["p95"] is not None
-    assert set(stats["stages_ms"]) >= {"kp_detector", "process_kp", "generator"}
 
 
 @pytest.mark.slow
@@ -388,98 +266,3 @@ def test_screenshot_of_the_page(built, tmp_path):
         assert code == 130, err
     finally:
         live.kill()
-
-
-# Bad input: one line, exit 2, no traceback, nothing lost
-
-
-def one_line_error(code, err, *words):
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert code == 2, err
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for word in words:
-        assert word in lines[0], err
-    return lines[0]
-
-
-@pytest.mark.parametrize(
-    "camera, words",
-    [
-        ("ftp://127.0.0.1/x", ("unsupported URL scheme 'ftp://'",)),
-        ("/dev/video99", ("camera not found", "/dev/video99")),
-        ("missing.mp4", ("not found", "missing.mp4")),
-    ],
-)
-def test_unsupported_or_missing_camera(built, tmp_path, camera, words):
-    code, _, err = run_live(built, tmp_path, "--camera", camera)
-    one_line_error(code, err, *words)
-
-
-def test_a_fifo_is_no_camera(built, tmp_path):
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    code, _, err = run_live(built, tmp_path, "--camera", str(fifo))
-    one_line_error(code, err, "not a regular file")
-
-
-def test_unsupported_stream_url(built, tmp_path):
-    video = demo(CASE) / "driving.mp4"
-    code, _, err = run_live(built, tmp_path, "--camera", str(video), "--stream_to", "ftp://x/y")
-    one_line_error(code, err, "--stream_to", "unsupported URL scheme")
-
-
-def test_port_in_use_keeps_an_existing_output(built, tmp_path):
-    output = tmp_path / "old.mp4"
-    output.write_bytes(b"earlier")
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        video = str(demo(CASE) / "driving.mp4")
-        code, _, err = run_live(
-            built, tmp_path, "--camera", video, "--serve", str(port), "--output", str(output)
-        )
-    one_line_error(code, err, f"--serve {port}", "choose another port")
-    assert output.read_bytes() == b"earlier"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["refused", "not a video"])
-def test_a_camera_that_cannot_be_opened(built, tmp_path, kind):
-    if kind == "refused":
-        camera = f"tcp://127.0.0.1:{free_port()}"
-    else:
-        camera = str(tmp_path / "notes.mp4")
-        (tmp_path / "notes.mp4").write_text("not a video\n")
-    code, _, err = run_live(built, tmp_path, "--camera", camera, "--camera_timeout", "5")
-    one_line_error(code, err, "cannot open camera", camera)
-
-
-@pytest.mark.slow
-def test_a_stream_that_stalls_ends_with_the_recording_kept(built, tmp_path):
-    """The publisher stops after a few results: --camera_timeout later, one line and exit 2;
-    the recording so far is in place and playable, the stats written."""
-    from modules.app.probe import count_frames
-
-    port = free_port(socket.SOCK_DGRAM)
-    output, stats_path = tmp_path / "rec.mp4", tmp_path / "stats.json"
-    args = ["--camera", f"udp://127.0.0.1:{port}", "--camera_timeout", "2", "--serve", "0"]
-    live = Live(
-        tmp_path, live_args(built, *args, "--output", str(output), "--stats", str(stats_path))
-    )
-    sender = None
-    try:
-        live.wait_for("opening camera")
-        time.sleep(0.5)
-        sender = publisher(port)
-        live.wait_for_results(2)
-        stop(sender)
-        code, _, err = live.finish()
-    finally:
-        live.kill()
-        if sender is not None:
-            stop(sender)
-    line = one_line_error(code, err, f"camera 'udp://127.0.0.1:{port}'", "--camera_timeout")
-    assert "sent no frame for 2 s" in line
-    stats = json.loads(stats_path.read_text())
-    assert count_frames(output) == stats["frames_out"] >= 2

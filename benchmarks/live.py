@@ -40,8 +40,9 @@ def keras_model(kind, workdir):
     return load_model(os.path.join(TINY, "config.yaml"), os.path.join(TINY, "tiny-vox-cpk.pth.tar"))
 
 
-def build(kind, workdir):
-    """The three TF Lite builds of the model in ``workdir``/tflite*, those not there yet."""
+def build(kind, workdir, targets=TARGETS):
+    """The TF Lite builds ``targets`` of the model in ``workdir``/tflite*, those not there
+    yet."""
     from modules.app.cli import import_tensorflow, quiet
     from modules.atomic import write_file
     from modules.export import tflite
@@ -49,7 +50,7 @@ def build(kind, workdir):
 
     missing = [
         target
-        for target in TARGETS
+        for target in targets
         for module in MODULE_NAMES
         if not os.path.isfile(tflite_path(os.path.join(workdir, target), module))
     ]
@@ -57,7 +58,7 @@ def build(kind, workdir):
         return
     import_tensorflow()
     model = keras_model(kind, workdir)
-    for target in TARGETS:
+    for target in targets:
         quantize = target.rsplit("-", 1)[1] if "-" in target else None
         for module in MODULE_NAMES:
             path = tflite_path(os.path.join(workdir, target), module)
@@ -123,14 +124,23 @@ def main(argv=None):
     p.add_argument("--model", choices=("vox", "tiny"), default="vox")
     p.add_argument("--frames", type=int, default=100, help="camera frames per run")
     p.add_argument("--workdir", help="where the builds are kept (default: a temporary folder)")
+    p.add_argument(
+        "--builds",
+        default=",".join(TARGETS),
+        help=f"comma-separated, of {', '.join(TARGETS)} (default: all)",
+    )
     args = p.parse_args(argv)
+    targets = args.builds.split(",")
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown:
+        p.error(f"unknown builds: {', '.join(unknown)}")
     workdir = args.workdir or tempfile.mkdtemp(prefix=f"fomm-live-{args.model}-")
     os.makedirs(workdir, exist_ok=True)
-    build(args.model, workdir)
+    build(args.model, workdir, targets)
     print(f"{args.model}, {cpu_name()}, {os.cpu_count()} cores; camera: {CAMERA} at 25 fps\n")
     print("| build | threads | fps | latency p50 ms | latency p95 ms | dropped | generator ms |")
     print("|---|---|---|---|---|---|---|")
-    for target in TARGETS:
+    for target in targets:
         for threads in THREADS:
             s = worker(os.path.join(workdir, target), threads, args.frames)
             print(

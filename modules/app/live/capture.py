@@ -190,18 +190,31 @@ class Camera:
         """The newest frame not taken yet, waiting for one; None once the camera ended.
         InputError when it stopped sending, or sent nothing for ``timeout`` seconds."""
         with self._changed:
-            while self._latest is None:
-                if self.ended:
-                    return None
-                if self.failure:
-                    raise self.stopped(self.failure)
-                waited = time.perf_counter() - self._last_arrival
-                if waited >= self.timeout:
-                    self.failure = f"sent no frame for {self.timeout:g} s (--camera_timeout)"
-                    raise self.stopped(self.failure)
-                self._changed.wait(min(0.5, self.timeout - waited))
+            if not self._wait(lambda: self._latest is not None):
+                return None
             frame, self._latest = self._latest, None
             return frame
+
+    def wait_first(self):
+        """The first frame (without taking it), waiting for it as ``take`` waits."""
+        with self._changed:
+            self._wait(lambda: self.first is not None)
+            return self.first
+
+    def _wait(self, ready):
+        """Waits (holding ``_changed``) until ``ready()``: True, or False once the camera
+        ended; InputError when it stopped or stalled."""
+        while not ready():
+            if self.ended:
+                return False
+            if self.failure:
+                raise self.stopped(self.failure)
+            waited = time.perf_counter() - self._last_arrival
+            if waited >= self.timeout:
+                self.failure = f"sent no frame for {self.timeout:g} s (--camera_timeout)"
+                raise self.stopped(self.failure)
+            self._changed.wait(min(0.5, self.timeout - waited))
+        return True
 
     def stopped(self, why):
         return InputError(f"camera '{self.spec}' {why} after {self.frames_in} frames")

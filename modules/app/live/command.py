@@ -7,7 +7,7 @@ import sys
 import textwrap
 import warnings
 
-from ...errors import FommError, UsageError
+from ...errors import FommError, InputError, UsageError
 from ...export.contract import QUANTIZATIONS, build_hint, saved_model_dir, tflite_dir
 from .. import cli, interrupt
 from ..animate import DEFAULT_SOURCE
@@ -253,7 +253,8 @@ def run(args, models, backend, source, camera, server):
         size = camera.size
         say(f"camera {size[0]}x{size[1]}" + (f" at {camera.fps:g} fps" if camera.fps else ""))
         if args.crop:
-            camera.take()  # waits for the first frame (kept as camera.first)
+            if camera.wait_first() is None:
+                raise InputError(f"camera '{camera.spec}' ended before its first frame")
             session.driving_box = driving_box_of(camera)
         height, width = models.frame_shape
         if args.stream_to:

@@ -1,7 +1,7 @@
 """The programs behind the top-level scripts and the console scripts of the installed package
 (``fomm-run``, ``fomm-test``, ``fomm-testlite``, ``fomm-build``, ``fomm-crop``,
-``fomm-live``): one ``main``
-each, guarded so that bad input is one line and a signal a clean exit."""
+``fomm-live``): one ``main`` each, guarded so that bad input is one line and a signal a clean
+exit."""
 
 from . import animate, backends, cli, clips
 

@@ -1,6 +1,7 @@
 """The programs behind the top-level scripts and the console scripts of the installed package
-(``fomm-run``, ``fomm-test``, ``fomm-testlite``, ``fomm-build``, ``fomm-crop``): one ``main``
-each, guarded so that bad input is one line and a signal a clean exit."""
+(``fomm-run``, ``fomm-test``, ``fomm-testlite``, ``fomm-build``, ``fomm-crop``,
+``fomm-live``): one ``main`` each, guarded so that bad input is one line and a signal a clean
+exit."""
 
 from . import animate, backends, cli, clips
 
@@ -18,6 +19,13 @@ def test_main(argv=None, prog="test.py"):
 @cli.main_guard
 def testlite_main(argv=None, prog="testlite.py"):
     return animate.main(backends.Lite(), argv, prog)
+
+
+@cli.main_guard
+def live_main(argv=None, prog="live.py"):
+    from .live.command import main
+
+    return main(argv, prog)
 
 
 @cli.main_guard
@@ -41,3 +49,4 @@ fomm_test = console(test_main, "fomm-test")
 fomm_testlite = console(testlite_main, "fomm-testlite")
 fomm_build = console(build_main, "fomm-build")
 fomm_crop = console(crop_main, "fomm-crop")
+fomm_live = console(live_main, "fomm-live")

@@ -56,6 +56,13 @@ def restore(previous):
     _received = None
 
 
+def clear():
+    """Forgets the signal that arrived: a program that stopped on it cleanly (live.py) says
+    so itself, instead of the guard's line."""
+    global _received
+    _received = None
+
+
 def check():
     """Raises ``Interrupted`` again if a signal arrived (its exception may have been lost)."""
     if _received is not None:

@@ -110,7 +110,7 @@ def batch_frames(built, tmp_path, driving, *flags):
 
 def camera_video(path, frames, fps):
     """The demo's driving video (8 frames) repeated to ``frames`` frames at ``fps``."""
-    from modules.app.video import VideoWriter
+    from modules.app.video_writer import VideoWriter
 
     source = imageio.mimread(demo(CASE) / "driving.mp4")
     with VideoWriter(path, fps) as writer:

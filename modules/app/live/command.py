@@ -116,7 +116,7 @@ def parser(prog):
 def check(args):
     """One-line errors for bad flags and inputs, before any model loads."""
     from ..images import check_image
-    from ..video import check_output
+    from ..video_writer import check_output
     from .capture import input_args
     from .outputs import check_stream_url
 

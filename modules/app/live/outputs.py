@@ -8,7 +8,7 @@ import threading
 from ...errors import InputError, UsageError
 from ..pipeline import Encoder
 from ..probe import ffmpeg_exe
-from ..video import VideoWriter, check_output
+from ..video_writer import VideoWriter, check_output
 from .capture import scheme_of
 
 # --stream_to's URL schemes and the container each carries.

@@ -13,7 +13,7 @@ def deployment():
     """The Ray Serve deployment class (built when Ray is imported: --ray only)."""
     from ray import serve
 
-    @serve.deployment(ray_actor_options={"num_cpus": 1})
+    @serve.deployment(ray_actor_options={"num_cpus": 1}, graceful_shutdown_timeout_s=5)
     @serve.ingress()
     class Animations:
         def __init__(self, args):
@@ -65,5 +65,6 @@ def serve_on_ray(args):
         while True:
             time.sleep(1)
     finally:
-        serve.shutdown()
+        if args.ray != "local":  # a cluster of its own goes whole with ray.shutdown()
+            serve.delete("fomm")
         ray.shutdown()

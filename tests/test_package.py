@@ -69,7 +69,9 @@ def script(installed, name):
     return str(installed[0] / "bin" / name)
 
 
-@pytest.mark.parametrize("name", ["fomm-build", "fomm-run", "fomm-test", "fomm-testlite"])
+@pytest.mark.parametrize(
+    "name", ["fomm-build", "fomm-run", "fomm-test", "fomm-testlite", "fomm-serve"]
+)
 def test_console_scripts_show_their_help(installed, name):
     result = run(installed, script(installed, name), "--help")
     assert result.returncode == 0, result.stderr

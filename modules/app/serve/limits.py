@@ -9,17 +9,19 @@ import os
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from ...errors import InputError
+
 FILES = {"source": ".png", "driving": ".mp4"}  # file field -> extension when unknown
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif", ".mpg", ".mpeg"}
 MAX_FIELDS, MAX_FIELD_BYTES = 32, 256
 
 
-class TooLarge(Exception):
+class TooLarge(InputError):
     """The body is over the upload limit (413)."""
 
 
-class BadUpload(Exception):
+class BadUpload(InputError):
     """A body that is not the multipart form the API takes (400)."""
 
 

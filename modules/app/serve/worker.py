@@ -18,11 +18,11 @@ log = logging.getLogger("fomm.serve")
 PROGRESS_S = 0.5
 
 
-class Cancelled(Exception):
+class _Cancelled(Exception):
     """The job was deleted while it ran."""
 
 
-class Stopping(Exception):
+class _Stopping(Exception):
     """The server is shutting down: the job goes back to the queue."""
 
 
@@ -74,9 +74,9 @@ class Worker:
             done += count
             self.metrics.frames.inc(count)
             if store.cancelled(job_id):
-                raise Cancelled()
+                raise _Cancelled()
             if self.stopping.is_set():
-                raise Stopping()
+                raise _Stopping()
             if done > self.max_frames:  # a header that declared fewer frames than it has
                 raise InputError(f"the driving video has more than {self.max_frames} frames")
             now = time.perf_counter()
@@ -92,9 +92,9 @@ class Worker:
             status, fields = "done", {"frames_done": count, "frames_total": count}
             if warning:
                 fields["warning"] = warning
-        except Cancelled:
+        except _Cancelled:
             status = "cancelled"
-        except Stopping:
+        except _Stopping:
             store.update(job_id, status="queued", frames_done=0)
             store.release(job_id)
             return

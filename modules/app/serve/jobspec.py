@@ -17,6 +17,8 @@ FIELDS = {
     "best_frame": int,
     "frames": int,
 }
+# --max_frames while a header is checked: larger than any header a check lets through.
+UNCAPPED = 10**12
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
 
@@ -69,19 +71,16 @@ def validate(opts, source, driving, output, max_frames):
     wrong; a video that declares more than ``max_frames`` frames is one (``frames=N`` up to
     the limit animates the first N instead)."""
     from ..images import load_image
-    from ..video import VideoReader
 
     if opts.get("frames", 0) > max_frames:
         raise UsageError(f"frames={opts['frames']} is over this server's limit of {max_frames}")
     load_image(source)  # decoded now: a damaged image is refused here, not in the queue
-    if opts.get("frames") is None:  # the video's header decides how many frames it has
-        with VideoReader(driving) as declared:
-            if declared.num_frames is not None and declared.num_frames > max_frames:
-                raise UsageError(
-                    f"the driving video has {declared.num_frames} frames by its timestamps; "
-                    f"this server animates at most {max_frames} (--max_frames): send a "
-                    f"shorter video, or the field frames=N"
-                )
-    request, reader, total = checked(opts, source, driving, output, max_frames)
+    uncapped = max_frames if opts.get("frames") else UNCAPPED  # the header is judged below
+    request, reader, total = checked(opts, source, driving, output, uncapped)
     reader.close()
-    return total
+    if total is not None and total > max_frames:
+        raise UsageError(
+            f"the driving video has {total} frames by its timestamps; this server animates "
+            f"at most {max_frames} (--max_frames): send a shorter video, or the field frames=N"
+        )
+    return total if total is not None else request.frames

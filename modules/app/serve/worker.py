@@ -16,6 +16,10 @@ from .store import HEARTBEAT_S, RESULT
 log = logging.getLogger("fomm.serve")
 # How often a running job's frames_done reaches the disk.
 PROGRESS_S = 0.5
+# Up to this many frames, a job resizes its driving frames in a thread rather than in the
+# frame process the scripts start for LiteRT (modules/app/frame_process.py): that child's
+# start (about a second) outweighs what it saves on a short video. Same frames either way.
+SHORT_VIDEO_FRAMES = 64
 
 
 class _Cancelled(Exception):
@@ -119,11 +123,27 @@ class Worker:
         source = os.path.join(folder, state["source"])
         driving = os.path.join(folder, state["driving"])
         output = os.path.join(folder, RESULT)
-        request, reader, _ = jobspec.checked(
+        request, reader, total = jobspec.checked(
             state["options"], source, driving, output, self.max_frames
         )
+        models = self.models
+        if total is not None and total <= SHORT_VIDEO_FRAMES:
+            models = InThread(models)
         with reader:
             faces = framing.from_args(request, reader)
-            animation = Animation(self.models, request.settings(faces))
+            animation = Animation(models, request.settings(faces))
             count, _ = animation.run(request.source_image, reader, output, progress=progress)
         return count, animation.damage
+
+
+class InThread:
+    """``models``, with the pipeline told that they leave the GIL free, so that it resizes
+    the driving frames in a thread instead of a child process."""
+
+    holds_gil = False
+
+    def __init__(self, models):
+        self._models = models
+
+    def __getattr__(self, name):
+        return getattr(self._models, name)

@@ -173,6 +173,9 @@ def create_app(settings, worker=None):
     if web is not None:
         from fastapi.staticfiles import StaticFiles
 
+        example = os.path.realpath(os.path.join(web, "example"))  # a link to ../example
+        if os.path.isdir(example):
+            app.mount("/example", StaticFiles(directory=example), name="example")
         app.mount("/", StaticFiles(directory=web, html=True), name="web")
     if settings.cors:
         from fastapi.middleware.cors import CORSMiddleware

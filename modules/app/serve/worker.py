@@ -2,6 +2,9 @@
 core), with the scripts' pipeline (modules/app/pipeline.py), so a job's frames are the
 script's frames for the same inputs and backend."""
 
+import collections
+import copy
+import hashlib
 import logging
 import os
 import secrets
@@ -20,6 +23,8 @@ PROGRESS_S = 0.5
 # frame process the scripts start for LiteRT (modules/app/frame_process.py): that child's
 # start (about a second) outweighs what it saves on a short video. Same frames either way.
 SHORT_VIDEO_FRAMES = 64
+# Source images whose keypoints and encoding are kept (an app often animates the same few).
+KEPT_SOURCES = 8
 
 
 class _Cancelled(Exception):
@@ -35,6 +40,7 @@ class Worker:
         self.store, self.models, self.metrics = store, models, metrics
         self.max_frames = max_frames
         self.owner = secrets.token_hex(8)
+        self.sources = collections.OrderedDict()  # Worker.animation
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.loop, name="fomm-worker", daemon=True)
@@ -115,10 +121,28 @@ class Worker:
         store.update(job_id, status=status, finished=time.time(), seconds=seconds, **fields)
         store.release(job_id)
 
+    def animation(self, models, settings):
+        """The scripts' Animation, whose sources (keypoints and encoding: a third of a
+        1-frame job) are kept for the next jobs with the same image."""
+        from ..pipeline import Animation
+
+        sources = self.sources
+
+        class Kept(Animation):
+            def prepare_source(self, image):
+                key = (hashlib.sha256(image.tobytes()).hexdigest(), image.shape, image.dtype.str)
+                if key not in sources:
+                    sources[key] = copy.deepcopy(super().prepare_source(image))
+                    while len(sources) > KEPT_SOURCES:
+                        sources.popitem(last=False)
+                sources.move_to_end(key)
+                return copy.deepcopy(sources[key])  # never shared with a running job
+
+        return Kept(models, settings)
+
     def animate(self, state, folder, progress):
         """Runs the job's animation as the scripts do; returns (frames, damage warning)."""
         from .. import framing
-        from ..pipeline import Animation
 
         source = os.path.join(folder, state["source"])
         driving = os.path.join(folder, state["driving"])
@@ -131,7 +155,7 @@ class Worker:
             models = InThread(models)
         with reader:
             faces = framing.from_args(request, reader)
-            animation = Animation(models, request.settings(faces))
+            animation = self.animation(models, request.settings(faces))
             count, _ = animation.run(request.source_image, reader, output, progress=progress)
         return count, animation.damage
 

@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # The core (requirements.txt), every extra of pyproject.toml (faces, ray, onnx) and the tests'.
 extras=$(python -c 'import tomllib; e = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; print(" ".join(sorted({p for v in e.values() for p in v})))')
+# (no globbing: 'ray[serve]' is a package name, not a pattern)
+set -f
 python -m pip install -r requirements.txt -r requirements-test.txt $extras
+set +f
 
 # The TF.js converter (build.py --tfjs) in an environment of its own: tensorflowjs 4.22 needs
 # an older TensorFlow than the project's (see requirements-tfjs.txt).

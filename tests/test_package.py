@@ -70,7 +70,8 @@ def script(installed, name):
 
 
 @pytest.mark.parametrize(
-    "name", ["fomm-build", "fomm-run", "fomm-test", "fomm-testlite", "fomm-live"]
+    "name",
+    ["fomm-build", "fomm-run", "fomm-test", "fomm-testlite", "fomm-live", "fomm-serve"],
 )
 def test_console_scripts_show_their_help(installed, name):
     result = run(installed, script(installed, name), "--help")

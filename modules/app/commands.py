@@ -1,7 +1,7 @@
 """The programs behind the top-level scripts and the console scripts of the installed package
 (``fomm-run``, ``fomm-test``, ``fomm-testlite``, ``fomm-build``, ``fomm-crop``,
-``fomm-live``): one ``main`` each, guarded so that bad input is one line and a signal a clean
-exit."""
+``fomm-live``, ``fomm-serve``): one ``main`` each, guarded so that bad input is one line and a
+signal a clean exit."""
 
 from . import animate, backends, cli, clips
 
@@ -33,6 +33,13 @@ def crop_main(argv=None, prog="crop.py"):
     return clips.main(prog, clips.DESCRIPTION, argv)
 
 
+@cli.main_guard
+def serve_main(argv=None, prog="serve.py"):
+    from .serve.command import main
+
+    return main(argv, prog)
+
+
 def build_main(argv=None, prog="build.py"):
     from ..export.build import main
 
@@ -50,3 +57,4 @@ fomm_testlite = console(testlite_main, "fomm-testlite")
 fomm_build = console(build_main, "fomm-build")
 fomm_crop = console(crop_main, "fomm-crop")
 fomm_live = console(live_main, "fomm-live")
+fomm_serve = console(serve_main, "fomm-serve")

@@ -71,4 +71,9 @@ def test_bad_precision_use(tmp_path):
         "test.py", "--model", "tiny-vox", "--saved_models", str(tmp_path), "--precision", "bfloat16"
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "python build.py --model tiny-vox --precision bfloat16" in result.stderr
+    # no config/tiny-vox-256.yaml: the command names no model that cannot be built
+    assert "python build.py --model NAME --precision bfloat16" in result.stderr
+    result = run_script(
+        "test.py", "--model", "vox", "--saved_models", str(tmp_path), "--precision", "bfloat16"
+    )
+    assert "python build.py --model vox --precision bfloat16" in result.stderr

@@ -106,7 +106,7 @@ def clean_stale(parent, stem, ext=""):
             continue
         path = os.path.join(parent, name)
         made_here = match.group(2) in (None, owner())
-        if made_here and not _running(int(match.group(1))):
+        if made_here and not running(int(match.group(1))):
             discard(path)
         elif not made_here and _age(path) > FOREIGN_AGE:
             discard(path)
@@ -126,7 +126,8 @@ def _age(path):
     return time.time() - latest
 
 
-def _running(pid):
+def running(pid):
+    """Whether process ``pid`` runs on this machine (in this process namespace)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

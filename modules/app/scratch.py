@@ -14,6 +14,8 @@ import shutil
 import tempfile
 import time
 
+from ..atomic import running
+
 PREFIX = "fomm-visualization-"
 
 
@@ -36,22 +38,12 @@ def clean_stale(pids=None, seconds=0.0):
         pid = _pid_of(path)
         if pid is None or (pids is not None and pid not in pids):
             continue
-        while _running(pid) and time.monotonic() < deadline:
+        while running(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if not _running(pid):
+        if not running(pid):
             shutil.rmtree(path, ignore_errors=True)
 
 
 def _pid_of(path):
     head = os.path.basename(path)[len(PREFIX) :].split("-")[0]
     return int(head) if head.isdigit() else None
-
-
-def _running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # another user's process, or no process id we can ask about
-    return True

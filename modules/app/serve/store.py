@@ -20,7 +20,7 @@ import shutil
 import socket
 import time
 
-from ...atomic import clean_stale, discard, read_record, temp_beside, write_file
+from ...atomic import clean_stale, discard, read_record, running, temp_beside, write_file
 
 ID = re.compile(r"[0-9a-f]{32}")
 STATE, RESULT, CLAIM, CANCEL = "state.json", "result.mp4", "claim", "cancel"
@@ -32,16 +32,6 @@ HOST = socket.gethostname()
 
 def new_id():
     return secrets.token_hex(16)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 class JobStore:
@@ -203,7 +193,7 @@ class JobStore:
         if record is None:
             return True
         if record.get("host") == HOST and isinstance(record.get("pid"), int):
-            return not _alive(record["pid"]) or age > LEASE_S
+            return not running(record["pid"]) or age > LEASE_S
         return age > LEASE_S
 
     def claimed_live(self, job_id):

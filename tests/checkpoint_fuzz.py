@@ -113,8 +113,11 @@ def address_space():
     return 0
 
 
-def read_in_child(path):
-    """Reads ``path`` in a forked, limited child; returns (outcome, detail, seconds, peak KiB)."""
+def read_in_child(read, path, expected):
+    """Calls ``read(path)`` in a forked, limited child that leads its own process group (what
+    it starts, such as ffmpeg, ends with it); returns (outcome, detail, seconds, peak KiB):
+    'ok', 'error' (an ``expected`` exception, its message), 'crash' (any other, its
+    traceback) or 'killed' (the signal)."""
     read_end, write_end = os.pipe()
     limit = address_space() + MEMORY_LIMIT
     start = time.monotonic()
@@ -123,15 +126,16 @@ def read_in_child(path):
         os.close(read_end)
         code, detail = 0, "ok"
         try:
+            os.setpgid(0, 0)
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             resource.setrlimit(resource.RLIMIT_CPU, (TIME_LIMIT, TIME_LIMIT + 1))
             signal.alarm(TIME_LIMIT)
-            read_state_dicts(path)
-        except CheckpointError as error:
+            read(path)
+        except expected as error:
             code, detail = 1, str(error)
         except BaseException:
             code, detail = 2, traceback.format_exc()
-        os.write(write_end, detail.encode()[:65536])
+        os.write(write_end, detail.encode(errors="replace")[:65536])
         os._exit(code)
     os.close(write_end)
     chunks = []
@@ -140,6 +144,10 @@ def read_in_child(path):
     os.close(read_end)
     _, status, usage = os.wait4(pid, 0)
     seconds = time.monotonic() - start
+    try:
+        os.killpg(pid, signal.SIGKILL)  # a process the child left behind
+    except ProcessLookupError:
+        pass
     detail = b"".join(chunks).decode(errors="replace")
     if os.WIFSIGNALED(status):
         outcome, detail = "killed", signal.Signals(os.WTERMSIG(status)).name
@@ -158,7 +166,7 @@ def main(seed, count, folder):
             path = os.path.join(folder, f"{original.name}.{i}")
             with open(path, "wb") as f:
                 f.write(mutant)
-            outcome, detail, seconds, peak = read_in_child(path)
+            outcome, detail, seconds, peak = read_in_child(read_state_dicts, path, CheckpointError)
             os.remove(path)
             record = {"file": original.name, "mutation": how, "outcome": outcome}
             record.update(detail=detail, seconds=round(seconds, 3), peak_kib=peak, path=path)

@@ -17,12 +17,8 @@ import json
 import os
 import pathlib
 import random
-import resource
-import signal
 import subprocess
 import sys
-import time
-import traceback
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 import skimage.transform  # noqa: E402, F401  (imported once here, not in every child)
-from checkpoint_fuzz import MEMORY_LIMIT, TIME_LIMIT, address_space, mutate  # noqa: E402
+from checkpoint_fuzz import mutate, read_in_child  # noqa: E402
 
 from modules.app.dataset import load_params, read_pairs  # noqa: E402
 from modules.app.images import check_image, driving_frame, read_image  # noqa: E402
@@ -183,47 +179,6 @@ READERS = {
 }
 
 
-def read_in_child(kind, path):
-    """Reads ``path`` as ``kind`` in a forked, limited child that leads its own process group
-    (its ffmpeg processes end with it); returns (outcome, detail, seconds, peak KiB)."""
-    read_end, write_end = os.pipe()
-    limit = address_space() + MEMORY_LIMIT
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(read_end)
-        code, detail = 0, "ok"
-        try:
-            os.setpgid(0, 0)
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-            resource.setrlimit(resource.RLIMIT_CPU, (TIME_LIMIT, TIME_LIMIT + 1))
-            signal.alarm(TIME_LIMIT)
-            READERS[kind](str(path))
-        except FommError as error:
-            code, detail = 1, str(error)
-        except BaseException:
-            code, detail = 2, traceback.format_exc()
-        os.write(write_end, detail.encode(errors="replace")[:65536])
-        os._exit(code)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    _, status, usage = os.wait4(pid, 0)
-    seconds = time.monotonic() - start
-    try:
-        os.killpg(pid, signal.SIGKILL)  # an ffmpeg the child left behind
-    except ProcessLookupError:
-        pass
-    detail = b"".join(chunks).decode(errors="replace")
-    if os.WIFSIGNALED(status):
-        outcome, detail = "killed", signal.Signals(os.WTERMSIG(status)).name
-    else:
-        outcome = {0: "ok", 1: "error"}.get(os.WEXITSTATUS(status), "crash")
-    return outcome, detail, seconds, usage.ru_maxrss
-
-
 def cases(seed, count, folder, kinds):
     """(kind, seed file name, how, path) of each case, its file written."""
     rng = random.Random(seed)
@@ -256,7 +211,7 @@ def cases(seed, count, folder, kinds):
 def main(seed, count, folder, kinds):
     folder = pathlib.Path(folder)
     for kind, name, how, path in cases(seed, count, folder, kinds):
-        outcome, detail, seconds, peak = read_in_child(kind, path)
+        outcome, detail, seconds, peak = read_in_child(READERS[kind], str(path), FommError)
         os.remove(path)
         record = {"kind": kind, "file": name, "mutation": how, "outcome": outcome}
         record.update(detail=detail, seconds=round(seconds, 3), peak_kib=peak, path=str(path))

@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from ... import extras
 from ...errors import UsageError
 from .. import backends, cli
 
@@ -98,16 +99,9 @@ def load_models(args):
 
 
 def require_extras():
-    try:
-        import fastapi  # noqa: F401
-        import prometheus_client  # noqa: F401
-        import python_multipart  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as missing:
-        raise UsageError(
-            f"serve.py needs {missing.name}: python -m pip install 'fomm-tf[serve]' "
-            "(in a checkout: bash install.sh)"
-        ) from None
+    """The serve extra's packages, before anything loads (modules/extras.py's one line)."""
+    for module in ("fastapi", "prometheus_client", "python_multipart", "uvicorn"):
+        extras.check(module, "serve", "serve.py")
 
 
 def main(argv=None, prog="serve.py"):

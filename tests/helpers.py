@@ -157,6 +157,14 @@ def demo(case):
     return FIXTURES / case / "demo"
 
 
+def demo_flags(case="tiny-vox"):
+    """--source_image and --driving_video of a case's demo inputs."""
+    return ["--source_image", str(demo(case) / "source.png")] + [
+        "--driving_video",
+        str(demo(case) / "driving.mp4"),
+    ]
+
+
 def model_args(script, case, built):
     """The flags that point a script at a tiny model."""
     if script == "run.py":

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import demo, measured_run, model_args, png_header_only, read_frames
+from helpers import demo, demo_flags, measured_run, model_args, png_header_only, read_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
@@ -131,10 +131,7 @@ def test_testlite_animates_without_tensorflow(tmp_path, built):
         tmp_path,
         "testlite.py",
         *model_args("testlite.py", "tiny-vox", built),
-        "--source_image",
-        str(demo("tiny-vox") / "source.png"),
-        "--driving_video",
-        str(demo("tiny-vox") / "driving.mp4"),
+        *demo_flags(),
         "--output",
         f"{out}/",
         "--relative",

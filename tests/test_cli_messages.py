@@ -11,7 +11,7 @@ import sys
 import imageio.v2 as imageio
 import pytest
 from face_scenes import astronaut_scene
-from helpers import ROOT, checkpoint_path, config_path, demo, run_script
+from helpers import ROOT, checkpoint_path, config_path, demo, demo_flags, run_script
 
 # Runs ``argv[2:]`` as a script (or ``-c CODE``) with the packages named in argv[1] refused.
 BLOCKED_RUN = """
@@ -66,10 +66,7 @@ def tiny_demo_flags(tmp_path):
         str(config_path("tiny-vox")),
         "--checkpoint",
         str(checkpoint_path("tiny-vox")),
-        "--source_image",
-        str(demo("tiny-vox") / "source.png"),
-        "--driving_video",
-        str(demo("tiny-vox") / "driving.mp4"),
+        *demo_flags(),
         "--output",
         str(tmp_path / "out.mp4"),
     ]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, build, demo, run_script
+from helpers import ROOT, build, demo_flags, run_script
 
 from modules.errors import UsageError
 from modules.export import manifest
@@ -151,10 +151,7 @@ def script_args(root, script, tmp_path):
         "tiny-vox",
         flag,
         str(root / folder),
-        "--source_image",
-        str(demo("tiny-vox") / "source.png"),
-        "--driving_video",
-        str(demo("tiny-vox") / "driving.mp4"),
+        *demo_flags(),
         "--output",
         str(tmp_path / "out.mp4"),
     ]

@@ -9,17 +9,14 @@ import sys
 import imageio
 import numpy as np
 import pytest
-from helpers import ROOT, demo, run_script, tiny_flags
+from helpers import ROOT, demo_flags, run_script, tiny_flags
 
 from modules.app.probe import count_frames
 from modules.app.video_writer import VideoWriter
 from modules.errors import InputError
 
 INPUTS = [
-    "--source_image",
-    str(demo("tiny-vox") / "source.png"),
-    "--driving_video",
-    str(demo("tiny-vox") / "driving.mp4"),
+    *demo_flags(),
 ]
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, checkpoint_path, config_path, demo, read_frames
+from helpers import ROOT, checkpoint_path, config_path, demo, demo_flags, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +99,7 @@ def test_the_package_carries_the_original_configs(installed):
 @pytest.mark.slow
 def test_console_scripts_animate(installed, built):
     inputs = [
-        "--source_image",
-        str(demo("tiny-vox") / "source.png"),
-        "--driving_video",
-        str(demo("tiny-vox") / "driving.mp4"),
+        *demo_flags(),
         "--relative",
         "--frames",
         "3",

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import demo, model_args, process_kp_inputs, read_frames, run_script
+from helpers import demo_flags, model_args, process_kp_inputs, read_frames, run_script
 
 from modules.app.pipeline import named, take
 from modules.app.sources import LiteModels
@@ -121,10 +121,7 @@ def test_testlite_weight_cache_flags(tmp_path, built):
     folder is a one-line error before any model loads."""
     common = [
         *model_args("testlite.py", "tiny-vox", built),
-        "--source_image",
-        str(demo("tiny-vox") / "source.png"),
-        "--driving_video",
-        str(demo("tiny-vox") / "driving.mp4"),
+        *demo_flags(),
         "--relative",
         "--adapt_scale",
         "--frames",
@@ -191,10 +188,7 @@ def test_a_damaged_model_is_one_line_and_leaves_no_weights(tmp_path, built, dama
         "tiny-vox",
         "--tflite",
         str(tmp_path / "tflite"),
-        "--source_image",
-        str(demo("tiny-vox") / "source.png"),
-        "--driving_video",
-        str(demo("tiny-vox") / "driving.mp4"),
+        *demo_flags(),
         "--weight_cache",
         str(tmp_path / "cache"),
         "--output",

@@ -151,6 +151,14 @@ def decode_png(url):
     return np.asarray(imageio.imread(io.BytesIO(base64.b64decode(data)), format="png"))
 
 
+def canvas_pixels(driver, element_id):
+    """What canvas ``element_id`` shows: uint8 [H, W, 3]."""
+    url = driver.execute_script(
+        "return document.getElementById(arguments[0]).toDataURL('image/png')", element_id
+    )
+    return decode_png(url)[..., :3]
+
+
 def animate_frames(driver, model, source, driving, relative, adapt_scale):
     """window.fomm.animateFrames on uint8 frames; returns uint8 [N, H, W, 3], or raises
     RuntimeError with the page's message."""

@@ -136,18 +136,15 @@ def test_camera_frames_are_centre_cropped_not_squashed(camera_frames, live):
         assert np.abs(edges - RED).sum(axis=1).min() > 60, "red from the bars"
 
 
-def canvas_png(driver, element_id):
-    return driver.execute_script(
-        "return document.getElementById(arguments[0]).toDataURL('image/png')", element_id
-    )
-
-
 def redrawn(driver, element_id, before):
     """Waits until canvas `element_id` shows something else than `before`; returns it."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 60).until(lambda d: canvas_png(d, element_id) != before)
-    return canvas_png(driver, element_id)
+    def changed(d):
+        now = browser.canvas_pixels(d, element_id)
+        return now if not np.array_equal(now, before) else None
+
+    return WebDriverWait(driver, 60).until(changed)
 
 
 @pytest.mark.slow
@@ -178,14 +175,14 @@ def test_camera_button(camera_page):
     )
     assert not driver.find_element(By.ID, "message").is_displayed()
 
-    reference = canvas_png(driver, "reference-view")
+    reference = browser.canvas_pixels(driver, "reference-view")
     driver.find_element(By.ID, "camera-reset").click()
     redrawn(driver, "reference-view", reference)
 
     record = driver.find_element(By.ID, "camera-record")
     record.click()
     assert record.text == "Stop recording"
-    shown = canvas_png(driver, "live-view")
+    shown = browser.canvas_pixels(driver, "live-view")
     for _ in range(3):  # a few results drawn while it records
         shown = redrawn(driver, "live-view", shown)
     record.click()

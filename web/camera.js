@@ -193,7 +193,7 @@ function setRunning(running) {
   $("camera").textContent = running ? "Stop camera" : "Camera";
   $("camera-reset").disabled = !running;
   $("camera-record").disabled = !running;
-  $("camera-panels").hidden = false;
+  if (running) $("camera-panels").hidden = false; // after a stop, the recording link stays
 }
 
 async function startCamera() {
@@ -215,6 +215,7 @@ async function startCamera() {
     const model = await loadModel(name);
     const [h, w] = model.description.frame_shape;
     const source = await readSource(file, w, h);
+    draw($("source-view"), source); // the source as the camera's animation takes it
     $("camera-stats").textContent = "starting the camera…";
     video = await openCamera();
     const animation = await startAnimation(name, source, {
@@ -246,6 +247,10 @@ async function startCamera() {
 }
 
 function startRecording() {
+  if (!window.MediaRecorder) {
+    showMessage("This browser cannot record video (no MediaRecorder): use a current Chromium, Firefox or Safari.");
+    return;
+  }
   const stream = $("live-view").captureStream(); // a frame each time the result is drawn
   const type = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm"].find((t) => MediaRecorder.isTypeSupported(t));
   const recorder = new MediaRecorder(stream, { mimeType: type, videoBitsPerSecond: 8e6 });

@@ -142,9 +142,9 @@ def redrawn(driver, element_id, before):
 
     def changed(d):
         now = browser.canvas_pixels(d, element_id)
-        return now if not np.array_equal(now, before) else None
+        return None if np.array_equal(now, before) else [now]  # (an array has no truth value)
 
-    return WebDriverWait(driver, 60).until(changed)
+    return WebDriverWait(driver, 60).until(changed)[0]
 
 
 @pytest.mark.slow

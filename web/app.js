@@ -10,7 +10,7 @@ const VIDEO_TIMEOUT_MS = 15000;
 
 const state = { source: null, driving: null, choosing: null, running: false, stop: false, replay: null };
 
-function showMessage(text) {
+export function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
 }
@@ -57,13 +57,13 @@ function scaled(source, w, h, canvas = document.createElement("canvas")) {
   return context.getImageData(0, 0, w, h);
 }
 
-function draw(canvas, image) {
+export function draw(canvas, image) {
   canvas.width = image.width;
   canvas.height = image.height;
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
-async function readSource(file, w, h) {
+export async function readSource(file, w, h) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(file);
@@ -148,10 +148,7 @@ async function detectFps(video) {
 
 async function chooseDriving(file) {
   state.driving = file;
-  stopReplay();
-  clearPreview("driving-view");
-  if (!file) return;
-  showMessage("");
+  if (!newPick(file, "driving-view")) return;
   try {
     const video = await openVideo(file);
     preview(video, "driving-view");
@@ -318,18 +315,20 @@ function preview(image, id) {
   scaled(image, canvas.width, canvas.height, canvas);
 }
 
-function clearPreview(id) {
+/** A new pick (or none, when `file` is null) for preview `id`: clears it, and the replay and
+ * the message of the previous pick; returns the file. */
+function newPick(file, id) {
+  stopReplay();
   const canvas = $(id);
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  if (file) showMessage("");
+  return file;
 }
 
 /** A picked source image: previewed at once, or reported at once when it is not an image. */
 async function chooseSource(file) {
   state.source = file;
-  stopReplay();
-  clearPreview("source-view");
-  if (!file) return;
-  showMessage("");
+  if (!newPick(file, "source-view")) return;
   try {
     const canvas = $("source-view");
     await readSource(file, canvas.width, canvas.height);

@@ -11,6 +11,7 @@
 // initial frame) and of their results, which equal animateFrames(model, sourcePng, captured,
 // options) within 1 level.
 
+import { draw, readSource, showMessage } from "./app.js"; // the page's message and source, as Animate has them
 import { FommError, decodeImage, imageToPng, loadModel, startAnimation } from "./fomm.js";
 import { centreCrop, centreSquare } from "./frame.js";
 
@@ -159,30 +160,6 @@ export async function liveFrames(model, sourcePng, n, options = {}) {
 
 const ui = { live: null, recorder: null };
 
-function showMessage(text) {
-  $("message").textContent = text;
-  $("message").hidden = !text;
-}
-
-function draw(canvas, image) {
-  canvas.width = image.width;
-  canvas.height = image.height;
-  canvas.getContext("2d").putImageData(image, 0, 0);
-}
-
-/** The source file as the model's square frame (its centred square, as the camera's). */
-async function readSource(file, w, h) {
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(file);
-  } catch {
-    throw new FommError(`"${file.name}" is not an image this browser can read: give a PNG or JPEG.`);
-  }
-  const image = centreCrop(bitmap, bitmap.width, bitmap.height, w, h);
-  bitmap.close();
-  return image;
-}
-
 function describeCrop(width, height, [w, h]) {
   const { size } = centreSquare(width, height);
   const crop = width === height ? "" : `its centred ${size}x${size} square (cropped, not squashed), `;
@@ -214,8 +191,7 @@ async function startCamera() {
     $("camera-stats").textContent = `loading model ${name}…`;
     const model = await loadModel(name);
     const [h, w] = model.description.frame_shape;
-    const source = await readSource(file, w, h);
-    draw($("source-view"), source); // the source as the camera's animation takes it
+    const source = await readSource(file, w, h); // as Animate takes it (shown in the source view)
     $("camera-stats").textContent = "starting the camera…";
     video = await openCamera();
     const animation = await startAnimation(name, source, {

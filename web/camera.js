@@ -114,23 +114,27 @@ class Live {
     const [w, h] = this.size;
     const times = [];
     let meta = null;
-    for (let turn = 0; turn < turns; turn++) {
-      meta = await this.next(meta);
-      if (!meta) break;
-      const { videoWidth: width, videoHeight: height } = this.video;
-      const frame = centreCrop(this.video, width, height, w, h, this.canvas);
-      const reference = this.resetPending;
-      if (reference) this.animation.reset();
-      this.resetPending = false;
-      const [result] = await this.animation.animate([frame]);
-      const now = performance.now();
-      times.push(now);
-      if (times.length > FPS_WINDOW) times.shift();
-      const fps = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]) : null;
-      // captureTime: when the camera took the frame, where the browser says; else when it
-      // reached the page.
-      const latency = now - (meta.captureTime ?? meta.presentationTime);
-      shown({ frame, result, reference, width, height, fps, latency });
+    try {
+      for (let turn = 0; turn < turns; turn++) {
+        meta = await this.next(meta);
+        if (!meta) break;
+        const { videoWidth: width, videoHeight: height } = this.video;
+        const frame = centreCrop(this.video, width, height, w, h, this.canvas);
+        const reference = this.resetPending;
+        if (reference) this.animation.reset();
+        this.resetPending = false;
+        const [result] = await this.animation.animate([frame]);
+        const now = performance.now();
+        times.push(now);
+        if (times.length > FPS_WINDOW) times.shift();
+        const fps = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]) : null;
+        // captureTime: when the camera took the frame, where the browser says; else when it
+        // reached the page.
+        const latency = now - (meta.captureTime ?? meta.presentationTime);
+        shown({ frame, result, reference, width, height, fps, latency });
+      }
+    } finally {
+      this.stop(); // no more frame callbacks on this video
     }
   }
 }

@@ -10,7 +10,7 @@ const VIDEO_TIMEOUT_MS = 15000;
 
 const state = { source: null, driving: null, choosing: null, running: false, stop: false, replay: null };
 
-function showMessage(text) {
+export function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
 }
@@ -57,13 +57,13 @@ function scaled(source, w, h, canvas = document.createElement("canvas")) {
   return context.getImageData(0, 0, w, h);
 }
 
-function draw(canvas, image) {
+export function draw(canvas, image) {
   canvas.width = image.width;
   canvas.height = image.height;
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
-async function readSource(file, w, h) {
+export async function readSource(file, w, h) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(file);
@@ -85,7 +85,12 @@ function waitFor(target, event, what) {
       error ? reject(error) : resolve();
     };
     const ok = () => done();
-    const failed = () => done(new FommError(`${what}: the browser cannot decode it (${target.error?.message || "unsupported format"}). Give an MP4 (H.264) or WebM (VP8/VP9) video.`));
+    const failed = () => {
+      // The browser's own text (e.g. "DEMUXER_ERROR_COULD_NOT_OPEN: FFmpegDemuxer: open
+      // context failed") tells a person nothing: it goes to the console, the page says what to do.
+      console.warn(`${what}: ${target.error?.message || "unsupported format"}`);
+      done(new FommError(`${what}: the browser cannot decode it. Give an MP4 (H.264) or WebM (VP8/VP9) video.`));
+    };
     const timer = setTimeout(() => done(new FommError(`${what}: the browser did not decode it within ${VIDEO_TIMEOUT_MS / 1000} s. Give an MP4 (H.264) or WebM (VP8/VP9) video.`)), VIDEO_TIMEOUT_MS);
     target.addEventListener(event, ok);
     target.addEventListener("error", failed);
@@ -143,10 +148,10 @@ async function detectFps(video) {
 
 async function chooseDriving(file) {
   state.driving = file;
-  if (!file) return;
-  showMessage("");
+  if (!newPick(file, "driving-view")) return;
   try {
     const video = await openVideo(file);
+    preview(video, "driving-view");
     const fps = await detectFps(video);
     URL.revokeObjectURL(video.src);
     if (fps) $("fps").value = fps;
@@ -293,6 +298,45 @@ function stopReplay() {
   state.replay = null;
 }
 
+// What the inputs and previews show is what Animate (and Camera) will use: a file is previewed
+// (and a bad one reported) when it is picked, and the example files replace the picked ones
+// in the file inputs too.
+
+/** Sets file input `id` to `file`, as if the person had picked it. */
+function pick(id, file) {
+  const files = new DataTransfer();
+  files.items.add(file);
+  $(id).files = files.files;
+}
+
+/** Draws `image` (an image, video or canvas) into canvas `id` at that canvas's size. */
+function preview(image, id) {
+  const canvas = $(id);
+  scaled(image, canvas.width, canvas.height, canvas);
+}
+
+/** A new pick (or none, when `file` is null) for preview `id`: clears it, and the replay and
+ * the message of the previous pick; returns the file. */
+function newPick(file, id) {
+  stopReplay();
+  const canvas = $(id);
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  if (file) showMessage("");
+  return file;
+}
+
+/** A picked source image: previewed at once, or reported at once when it is not an image. */
+async function chooseSource(file) {
+  state.source = file;
+  if (!newPick(file, "source-view")) return;
+  try {
+    const canvas = $("source-view");
+    await readSource(file, canvas.width, canvas.height);
+  } catch (error) {
+    showMessage(error.message);
+  }
+}
+
 async function useExample() {
   showMessage("");
   try {
@@ -302,7 +346,9 @@ async function useExample() {
       if (!response.ok) throw new FommError(`${path} is not served next to the page (see docs/web.md).`);
       files.push(new File([await response.blob()], path.split("/").pop(), { type }));
     }
-    state.source = files[0];
+    pick("source", files[0]);
+    pick("driving", files[1]);
+    await chooseSource(files[0]);
     await (state.choosing = chooseDriving(files[1]));
     setProgress(0, 1, `Example files chosen: source.png and driving.mp4 (${$("fps").value} frames/s).`);
   } catch (error) {
@@ -310,7 +356,7 @@ async function useExample() {
   }
 }
 
-$("source").addEventListener("change", (e) => (state.source = e.target.files[0] || null));
+$("source").addEventListener("change", (e) => chooseSource(e.target.files[0] || null));
 $("driving").addEventListener("change", (e) => (state.choosing = chooseDriving(e.target.files[0] || null)));
 $("example").addEventListener("click", useExample);
 $("animate").addEventListener("click", animate);

@@ -19,7 +19,7 @@ import browser
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from helpers import ROOT, demo, model_args, read_frames, run_script
+from helpers import ROOT, demo, read_frames
 from live_session import (
     CASE,
     Live,
@@ -205,20 +205,8 @@ def test_save_motion_replays_the_session_and_refuses_resets(built, tmp_path):
     assert stats["resets"] == []
     saved = motion.load(str(template))
     assert len(saved) == stats["frames_out"] and saved.fps == 10
-    replay = tmp_path / "replay"
-    result = run_script(
-        "testlite.py",
-        *model_args("testlite.py", CASE, built),
-        "--source_image",
-        str(demo(CASE) / "source.png"),
-        "--driving_motion",
-        str(template),
-        *flags,
-        "--output",
-        f"{replay}/",
-    )
-    assert result.returncode == 0, result.stderr
-    np.testing.assert_array_equal(read_frames(replay), read_frames(tmp_path / "live"))
+    replay = batch_frames(built, tmp_path, template, *flags)
+    np.testing.assert_array_equal(replay, read_frames(tmp_path / "live"))
 
 
 def mjpeg_parts(url, count, timeout=30):

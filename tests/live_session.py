@@ -92,13 +92,15 @@ def run_live(built, tmp_path, *flags, source=None):
 
 
 def batch_frames(built, tmp_path, driving, *flags):
+    """testlite.py's frames for ``driving``: a video, or a motion template (.npz)."""
     out = tmp_path / "batch"
+    kind = "--driving_motion" if str(driving).endswith(".npz") else "--driving_video"
     result = run_script(
         "testlite.py",
         *model_args("testlite.py", CASE, built),
         "--source_image",
         str(demo(CASE) / "source.png"),
-        "--driving_video",
+        kind,
         str(driving),
         "--output",
         f"{out}/",

@@ -71,8 +71,8 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, error.read(), error.headers
 
-    def post(self, source=SOURCE, driving=DRIVING, token=True, **fields):
-        body, kind = form(source, driving, fields)
+    def post(self, source=SOURCE, driving=DRIVING, motion=None, token=True, **fields):
+        body, kind = form({"source": source, "driving": driving, "motion": motion}, fields)
         code, data, headers = self.request(
             "POST", "/v1/animations", body, {"Content-Type": kind}, token
         )
@@ -122,12 +122,14 @@ class Server:
         return self.proc.returncode
 
 
-def form(source, driving, fields):
-    """A multipart/form-data body with the files ``source`` and ``driving`` (paths or
-    bytes) and text ``fields``."""
+def form(files, fields):
+    """A multipart/form-data body with the ``files`` ({field: path or bytes, or None: left
+    out}) and text ``fields``."""
     boundary = uuid.uuid4().hex
     parts = []
-    for name, value in (("source", source), ("driving", driving)):
+    for name, value in files.items():
+        if value is None:
+            continue
         data = value if isinstance(value, bytes) else pathlib.Path(value).read_bytes()
         filename = "upload" if isinstance(value, bytes) else pathlib.Path(value).name
         head = f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
@@ -143,15 +145,17 @@ def frames_of(path):
     return np.stack(imageio.mimread(str(path), memtest=False))
 
 
-def raw_upload(server, size, chunked):
-    """Sends a POST of ``size`` body bytes over a raw socket, stopping when the server
-    answers; returns the answer's first bytes."""
+def raw_upload(server, size, chunked, field="driving"):
+    """Sends a POST of ``size`` body bytes (the file ``field``) over a raw socket, stopping
+    when the server answers; returns the answer's first bytes."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         head = "POST /v1/animations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k\r\n"
         head += "Content-Type: multipart/form-data; boundary=b\r\n"
         head += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {size}\r\n"
         sock.sendall((head + "\r\n").encode())
-        preamble = b'--b\r\nContent-Disposition: form-data; name="driving"; filename="a.mp4"'
+        preamble = (
+            b'--b\r\nContent-Disposition: form-data; name="%s"; filename="a"' % field.encode()
+        )
         preamble += b"\r\n\r\n"
         chunk = b"\0" * 65536
         sock.settimeout(0.05)

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import browser
@@ -173,6 +174,41 @@ def test_page_streams_jpegs_answers_stats_and_reset_changes_the_reference(built,
     np.testing.assert_array_equal(got[after], want[cameras[after]])
 
 
+@pytest.mark.slow
+def test_save_motion_replays_the_session_and_refuses_resets(built, tmp_path):
+    """--save_motion with --relative --adapt_scale: POST /reset is refused (409, with why),
+    and testlite.py --driving_motion of the template gives the session's recorded results,
+    pixel for pixel (dropped camera frames are in neither)."""
+    from modules.app import motion
+
+    video = camera_video(tmp_path / "camera.mp4", 24, 10)
+    template = tmp_path / "motion" / "live.npz"  # its folder is made
+    flags = ("--relative", "--adapt_scale")
+    args = ["--camera", str(video), *flags, "--serve", "0", "--save_motion", str(template)]
+    args += ["--output", f"{tmp_path / 'live'}/", "--stats", str(tmp_path / "stats.json")]
+    live = Live(tmp_path, live_args(built, *args))
+    try:
+        url = live.url()
+        live.wait_for_results(1)
+        request = urllib.request.Request(url + "/reset", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 409
+        answer = json.load(refused.value)
+        assert answer["reset"] is False and "--save_motion" in answer["error"], answer
+        code, out, err = live.finish()
+        assert code == 0, err
+    finally:
+        live.kill()
+    assert str(template) in out
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["resets"] == []
+    saved = motion.load(str(template))
+    assert len(saved) == stats["frames_out"] and saved.fps == 10
+    replay = batch_frames(built, tmp_path, template, *flags)
+    np.testing.assert_array_equal(replay, read_frames(tmp_path / "live"))
+
+
 def mjpeg_parts(url, count, timeout=30):
     """The first ``count`` JPEG parts of a multipart/x-mixed-replace stream."""
     parts = []
@@ -207,12 +243,15 @@ def test_frames_are_dropped_not_queued(built, tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_and_keeps_the_recording(built, tmp_path):
-    """SIGTERM: one line, exit 143, the recording in place and playable, the stats written."""
+    """SIGTERM: one line, exit 143, the recording in place and playable, the motion template
+    and the stats written."""
+    from modules.app import motion
     from modules.app.probe import count_frames
 
     video = camera_video(tmp_path / "camera.mp4", 400, 25)
     output, stats_path = tmp_path / "rec.mp4", tmp_path / "stats.json"
     args = ["--camera", str(video), "--serve", "0", "--output", str(output)]
+    args += ["--save_motion", str(tmp_path / "rec.npz")]
     live = Live(tmp_path, live_args(built, *args, "--stats", str(stats_path)))
     try:
         live.wait_for_results(3)
@@ -224,6 +263,8 @@ def test_sigterm_stops_cleanly_and_keeps_the_recording(built, tmp_path):
     assert "stopped by SIGTERM" in err and "Traceback" not in err
     stats = json.loads(stats_path.read_text())
     assert count_frames(output) == stats["frames_out"] >= 3
+    assert len(motion.load(str(tmp_path / "rec.npz"))) == stats["frames_out"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 @pytest.mark.slow

@@ -60,6 +60,26 @@ def test_port_in_use_keeps_an_existing_output(built, tmp_path):
     assert output.read_bytes() == b"earlier"
 
 
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("motion.txt", ("--save_motion", "an .npz file")),
+        ("taken.npz", ("is a folder",)),
+        ("notes/motion.npz", ("is not a folder", "Choose another output path")),
+        ("same.npz", ("--stats and --save_motion name the same file",)),
+    ],
+)
+def test_bad_save_motion_path_before_the_camera_opens(built, tmp_path, name, words):
+    (tmp_path / "taken.npz").mkdir()
+    (tmp_path / "notes").write_text("earlier")
+    video = str(demo(CASE) / "driving.mp4")
+    flags = ["--camera", video, "--save_motion", str(tmp_path / name)]
+    code, _, err = run_live(built, tmp_path, *flags, "--stats", str(tmp_path / "same.npz"))
+    one_line_error(code, err, *words)
+    assert "opening camera" not in err
+    assert (tmp_path / "notes").read_text() == "earlier"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["refused", "not a video"])
 def test_a_camera_that_cannot_be_opened(built, tmp_path, kind):

@@ -37,6 +37,26 @@ def script_frames(built, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def template(built, tmp_path_factory):
+    """(testlite.py --save_motion's template of the demo driving video, testlite.py
+    --driving_motion's frames of it with --relative --adapt_scale)."""
+    folder = tmp_path_factory.mktemp("template")
+    path, replay = folder / "talk.npz", folder / "replay.mp4"
+    args = [*model_args("testlite.py", CASE, built), "--source_image", str(SOURCE)]
+    run_in_process(
+        "testlite.py",
+        [*args, "--driving_video", str(DRIVING), "--output", str(folder / "saved.mp4")]
+        + ["--save_motion", str(path)],
+    )
+    run_in_process(
+        "testlite.py",
+        [*args, "--driving_motion", str(path), "--output", str(replay)]
+        + ["--relative", "--adapt_scale"],
+    )
+    return path, frames_of(replay)
+
+
+@pytest.fixture(scope="module")
 def long_driving(tmp_path_factory):
     """A 400-frame driving video: a job that runs long enough to be interrupted."""
     return long_video(tmp_path_factory.mktemp("long") / "long.mp4", frames=400)
@@ -105,8 +125,75 @@ def test_lying_video_header_is_400_before_any_frame(server, tmp_path):
     assert code == 400 and "error" in answer
 
 
+def test_motion_template_gives_the_scripts_frames_and_is_kept(server, template, tmp_path):
+    path, replay = template
+    code, answer, _ = server.post(driving=None, motion=path, relative=True, adapt_scale=True)
+    assert code == 202, answer
+    state = server.wait(answer["id"])
+    assert state["status"] == "done", state
+    assert state["frames_done"] == state["frames_total"] == len(replay)
+    np.testing.assert_array_equal(server.result(answer["id"], tmp_path), replay)
+    # The job store keeps the template as it keeps a driving video, under a name of its own.
+    folder = pathlib.Path(server.output().split("jobs in ")[1].split(")")[0]) / answer["id"]
+    assert (folder / "motion.npz").read_bytes() == path.read_bytes()
+    stored = json.loads((folder / "state.json").read_text())
+    assert stored["motion"] == "motion.npz" and "driving" not in stored
+
+
+def test_one_of_driving_and_motion(server, template):
+    for driving, motion in ((None, None), (DRIVING, template[0])):
+        code, answer, _ = server.post(driving=driving, motion=motion)
+        assert code == 400, answer
+        assert "driving (a video) or motion (a motion template)" in answer["error"], answer
+
+
+def bad_templates(path, folder):
+    """{what: (template bytes, words of the error)} for ``path``, a good template."""
+    from modules.app import motion
+
+    good = motion.load(str(path))
+    pickled = folder / "pickled.npz"
+    np.savez(pickled, kp_driving_value=np.array([{"a": 1}], dtype=object))
+    other = folder / "other.npz"
+    value = good.driving["value"][:, :5]
+    jacobian = good.driving["jacobian"][:, :5]
+    initial = {key: array[:, :5] for key, array in good.initial.items()}
+    motion.save(other, {"value": value, "jacobian": jacobian}, initial, 25, good.frame_shape)
+    return {
+        "garbage": (os.urandom(3000), ("cannot read motion template 'motion.npz'",)),
+        "pickled": (pickled.read_bytes(), ("pickled Python objects",)),
+        "other model": (other.read_bytes(), ("was made for", "5 keypoints")),
+    }
+
+
+def test_bad_template_is_400_with_the_message(server, template, tmp_path):
+    for what, (data, words) in bad_templates(template[0], tmp_path).items():
+        code, answer, _ = server.post(driving=None, motion=data)
+        assert code == 400, (what, answer)
+        for word in words:
+            assert word in answer["error"], (what, answer)
+        assert str(tmp_path) not in answer["error"] and "/" not in answer["error"], answer
+
+
+def test_template_over_max_frames_is_400_unless_frames_cuts_it(server, template, tmp_path):
+    from modules.app import motion
+
+    good = motion.load(str(template[0]))
+    long = tmp_path / "long.npz"  # 3008 frames, over the server's --max_frames 3000
+    driving = {key: np.concatenate([array] * 376) for key, array in good.driving.items()}
+    motion.save(long, driving, good.initial, 25, good.frame_shape)
+    code, answer, _ = server.post(driving=None, motion=long)
+    assert code == 400, answer
+    assert "the motion template has 3008 frames" in answer["error"], answer
+    assert "--max_frames" in answer["error"], answer
+    code, answer, _ = server.post(driving=None, motion=long, frames=12)
+    assert code == 202, answer
+    state = server.wait(answer["id"])
+    assert state["status"] == "done" and state["frames_done"] == 12, state
+
+
 def test_unknown_field_and_bad_value_are_400(server):
-    assert server.post(motion="x")[0] == 400
+    assert server.post(speed="x")[0] == 400
     code, answer, _ = server.post(relative="maybe")
     assert code == 400 and "true or false" in answer["error"]
 
@@ -169,6 +256,7 @@ def test_limits_and_token(built, tmp_path, long_driving):
         assert raw_upload(s, 10**9, chunked=False).startswith(b"HTTP/1.1 413")
         # 413 from the byte counter, for a body that does not say its length.
         assert raw_upload(s, 10**7, chunked=True).startswith(b"HTTP/1.1 413")
+        assert raw_upload(s, 10**7, chunked=True, field="motion").startswith(b"HTTP/1.1 413")
         assert not [p for p in (tmp_path / "jobs").iterdir()], "a refused upload left files"
         # 429 with Retry-After while the one queue place is taken.
         code, answer, _ = s.post(driving=long_driving)

@@ -26,12 +26,13 @@ def add_input_flag(group):
     )
 
 
-def add_output_flag(group):
+def add_output_flag(group, help=None):
     group.add_argument(
         "--save_motion",
         default=None,
         metavar="FILE.npz",
-        help="also save the driving keypoints (and with --audio the audio) as a motion "
+        help=help
+        or "also save the driving keypoints (and with --audio the audio) as a motion "
         "template, to replay with --driving_motion",
     )
 
@@ -48,13 +49,19 @@ def check_flags(args):
         for flag, why in NOT_WITH_TEMPLATES.items():
             if getattr(args, flag) not in (None, False):
                 raise UsageError(f"--{flag} does not apply to --driving_motion: {why}")
-    path = args.save_motion
-    if path is not None:
-        if not os.fspath(path).lower().endswith(".npz"):
-            raise UsageError(f"--save_motion {path}: a motion template is an .npz file")
-        if os.path.isdir(path):
-            raise UsageError(f"--save_motion {path} is a folder; give a file path ending in .npz")
-        check_folder(os.path.dirname(os.path.abspath(path)), path)
+    check_save_path(args.save_motion)
+
+
+def check_save_path(path):
+    """UsageError or InputError unless ``path`` (--save_motion's, or None) is an .npz file
+    in a folder that exists or can be made."""
+    if path is None:
+        return
+    if not os.fspath(path).lower().endswith(".npz"):
+        raise UsageError(f"--save_motion {path}: a motion template is an .npz file")
+    if os.path.isdir(path):
+        raise UsageError(f"--save_motion {path} is a folder; give a file path ending in .npz")
+    check_folder(os.path.dirname(os.path.abspath(path)), path)
 
 
 def load(request, max_frames):

@@ -9,7 +9,7 @@ import warnings
 
 from ...errors import FommError, InputError, UsageError
 from ...export.contract import QUANTIZATIONS, build_hint, saved_model_dir, tflite_dir
-from .. import cli, interrupt
+from .. import cli, interrupt, motion_flags
 from ..animate import DEFAULT_SOURCE
 
 DESCRIPTION = (
@@ -104,6 +104,11 @@ def parser(prog):
         metavar="PATH",
         help="record the results: a video (.mp4 .mkv ...), or a folder (ending in /) of PNG frames",
     )
+    motion_flags.add_output_flag(
+        outputs,
+        "also save the driving keypoints of every result as a motion template, to replay "
+        "with the scripts' --driving_motion (with --relative it refuses resets)",
+    )
     outputs.add_argument(
         "--stats",
         metavar="FILE",
@@ -144,8 +149,12 @@ def check(args):
         check_output(args.output)
     if args.stats:
         cli.check_folder(os.path.dirname(os.path.abspath(args.stats)), args.stats)
-    if args.output and args.stats and os.path.abspath(args.output) == os.path.abspath(args.stats):
-        raise UsageError("--output and --stats name the same file")
+    motion_flags.check_save_path(args.save_motion)
+    written = [flag for flag in ("output", "stats", "save_motion") if getattr(args, flag)]
+    for i, flag in enumerate(written):
+        for other in written[i + 1 :]:
+            if os.path.abspath(getattr(args, flag)) == os.path.abspath(getattr(args, other)):
+                raise UsageError(f"--{flag} and --{other} name the same file")
 
 
 def backend_of(args):
@@ -237,14 +246,18 @@ def main(argv=None, prog="live.py"):
 
 def run(args, models, backend, source, camera, server):
     """Opens the camera and the outputs, runs the session; whatever ends it (the camera's
-    end, --frames, an error, a signal), the recording is finished and the stats written."""
+    end, --frames, an error, a signal), the recording is finished, the motion template and
+    the stats written."""
+    from ..motion import Recorder
     from .keys import keys
-    from .outputs import Recording, Stream
+    from .outputs import Recording, Stream, recording_fps
     from .session import Session
     from .stats import Stats
 
     stats = Stats(backend, camera)
     session = Session(models, source, camera, stats, args.relative, args.adapt_scale)
+    if args.save_motion:
+        session.motion = Recorder()
     session.warm_up()
     say(f"opening camera {args.camera}")
     camera.open()
@@ -260,7 +273,7 @@ def run(args, models, backend, source, camera, server):
         if args.stream_to:
             session.stream = Stream(args.stream_to, (width, height))
         if args.output:
-            recording = session.recording = Recording(args.output, camera.fps or 25.0)
+            recording = session.recording = Recording(args.output, recording_fps(camera))
         if server is not None:
             server.http.live = session
             server.start()
@@ -284,13 +297,16 @@ def run(args, models, backend, source, camera, server):
 
 
 def finish(args, session, stats, recording, ended):
-    """Puts the recording in place, writes the stats and says how the session went; then
-    re-raises what ended it (an error: exit 2; a signal: 128 + its number)."""
+    """Puts the recording in place, writes the motion template and the stats, and says how
+    the session went; then re-raises what ended it (an error: exit 2; a signal: 128 + its
+    number)."""
     written = recording.finish() if recording is not None else 0
+    saved = save_motion(args.save_motion, session)
     if args.stats:
         stats.write(args.stats)
     s = stats.summary(False)
-    outputs = [path for path in (args.output if written else None, args.stats) if path]
+    outputs = [args.output if written else None, args.save_motion if saved else None, args.stats]
+    outputs = [path for path in outputs if path]
     fps = f"{s['fps']} frames/s, " if s["fps"] else ""
     latency = s["latency_ms"]
     line = (
@@ -309,3 +325,17 @@ def finish(args, session, stats, recording, ended):
         say(line)
         raise ended
     cli.say(line)
+
+
+def save_motion(path, session):
+    """--save_motion: writes the template of the session's results (atomically), at the
+    recording's frame rate; False when there is none to write."""
+    if path is None:
+        return False
+    if not session.motion.batches:
+        warnings.warn(f"no frame was animated; no motion template written to {path}")
+        return False
+    from .outputs import recording_fps
+
+    session.motion.save(path, recording_fps(session.camera), session.models)
+    return True

@@ -29,7 +29,9 @@ def keys(session):
                 continue
             key = os.read(fd, 1)
             if key in (b"r", b"R"):
-                session.request_reset()
+                refused = session.request_reset()
+                if refused:
+                    print(f"live: {refused}", file=sys.stderr, flush=True)
             elif key in (b"q", b"Q"):
                 session.stop.set()
 

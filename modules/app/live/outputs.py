@@ -103,6 +103,12 @@ class Stream:
             self.process.wait()
 
 
+def recording_fps(camera):
+    """The frame rate of --output's recording and --save_motion's template: the camera's,
+    25 when it does not say."""
+    return camera.fps or 25.0
+
+
 class Recording:
     """``--output``: every result, through the scripts' VideoWriter (a temporary file beside
     the target until ``finish``), encoded in a background thread. ``fps``: the camera's."""

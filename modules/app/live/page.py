@@ -1,5 +1,5 @@
 """The page that ``--serve`` shows: source, camera and result side by side, the figures of
-/stats below them, and a button for POST /reset."""
+/stats below them, and a button for POST /reset (with why, when it is refused)."""
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -25,10 +25,13 @@ PAGE = """<!doctype html>
   <figure><img src="/result.mjpg" alt="result"><figcaption>result</figcaption></figure>
 </div>
 <button id="reset" title="the next camera frame becomes the reference (key r)">
-  reset reference</button>
+  reset reference</button> <span id="refused"></span>
 <div id="stats"></div>
 <script>
-  document.getElementById("reset").onclick = () => fetch("/reset", {method: "POST"});
+  document.getElementById("reset").onclick = async () => {
+    const answer = await (await fetch("/reset", {method: "POST"})).json();
+    document.getElementById("refused").textContent = answer.reset ? "" : answer.error;
+  };
   async function stats() {
     try {
       const s = await (await fetch("/stats")).json();

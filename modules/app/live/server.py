@@ -78,8 +78,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         if self.path.split("?", 1)[0] == "/reset":
-            self.server.live.request_reset()
-            self.send(200, "application/json", b'{"reset": true}')
+            refused = self.server.live.request_reset()
+            if refused:
+                body = json.dumps({"reset": False, "error": refused}).encode()
+                self.send(409, "application/json", body)
+            else:
+                self.send(200, "application/json", b'{"reset": true}')
         else:
             self.send(404, "text/plain", b"not found\n")
 

@@ -16,7 +16,8 @@ from .server import Picture, jpeg
 class Session:
     """One live session: ``models`` (a model source), the source image (uint8, cropped
     already), the camera (open), the driving box (None: whole frames), the stats and the
-    outputs (``server``, ``stream``, ``recording``; each may be None)."""
+    outputs (``server``, ``stream``, ``recording``, ``motion``: a motion.Recorder; each may
+    be None)."""
 
     def __init__(self, models, source_uint8, camera, stats, relative=False, adapt_scale=False):
         self.models = models
@@ -24,7 +25,7 @@ class Session:
         self.stats = stats
         self.relative, self.adapt_scale = relative, adapt_scale
         self.driving_box = None
-        self.stream = self.recording = None
+        self.stream = self.recording = self.motion = None
         self.animation = Animation(models, Settings(relative, adapt_scale, batch_size=1))
         self.source, self.kp_source, self.encoded = self.animation.prepare_source(source_uint8)
         self.source_jpeg = jpeg(img_as_ubyte(self.source[0]))
@@ -50,8 +51,17 @@ class Session:
         )
 
     def request_reset(self):
-        """The next frame animated becomes the reference of relative motion."""
+        """The next frame animated becomes the reference of relative motion. Returns None,
+        or why the reset is refused: a motion template holds one reference (its initial
+        keypoints), so while one is saved with --relative a new reference would make its
+        replay differ from what the session showed."""
+        if self.motion is not None and self.relative:
+            return (
+                "reset refused: --save_motion keeps the first camera frame as the reference "
+                "of --relative, so that the motion template replays what was shown"
+            )
         self._reset.set()
+        return None
 
     def keypoints(self, pixels):
         """(the driving frame as the models take it, its keypoints, seconds of each)."""
@@ -98,6 +108,8 @@ class Session:
             for output in (self.stream, self.recording):
                 if output is not None:
                     output.put(result)
+            if self.motion is not None:  # what process_kp took: a replay animates the same
+                self.motion.add(kp_driving, kp_initial)
             stages = {
                 "resize": resize_s,
                 "kp_detector": kp_s,

@@ -1,7 +1,8 @@
 """The HTTP API (FastAPI; its OpenAPI page at ``/docs`` is the reference):
 
-- ``POST /v1/animations``: multipart ``source`` (image) and ``driving`` (video), with the form
-  fields of jobspec.FIELDS -> 202 ``{"id", "status_url"}``
+- ``POST /v1/animations``: multipart ``source`` (image) and either ``driving`` (video) or
+  ``motion`` (a motion template), with the form fields of jobspec.FIELDS -> 202
+  ``{"id", "status_url"}``
 - ``GET /v1/animations/{id}`` -> ``{"status", "frames_done", "frames_total", "error"}``
 - ``GET /v1/animations/{id}/result`` -> the video (mp4)
 - ``DELETE /v1/animations/{id}``: cancels the job and removes its files
@@ -30,10 +31,20 @@ UPLOAD_SCHEMA = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["source", "driving"],
+                    "required": ["source"],
                     "properties": {
                         "source": {"type": "string", "format": "binary"},
-                        "driving": {"type": "string", "format": "binary"},
+                        "driving": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the driving video (or give motion)",
+                        },
+                        "motion": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a motion template, --save_motion's .npz "
+                            "(or give driving)",
+                        },
                         **{
                             name: {"type": "boolean" if kind is bool else "integer"}
                             for name, kind in jobspec.FIELDS.items()
@@ -58,7 +69,8 @@ def create_app(settings, worker=None):
     limit = int(settings.max_upload_mb * 1024 * 1024)
     app = FastAPI(
         title="fomm-tf animation service",
-        description="Animates a source image by the motion of a driving video (docs/serve.md).",
+        description="Animates a source image by the motion of a driving video or a motion "
+        "template (docs/serve.md).",
         version="1",
     )
     app.state.store, app.state.metrics = store, metrics
@@ -111,13 +123,15 @@ def create_app(settings, worker=None):
             files, fields = await limits.receive(request, staged, limit)
             opts = jobspec.options(fields)
             output = os.path.join(staged, "result.mp4")
+            kind = "motion" if "motion" in files else "driving"  # exactly one: limits.receive
             total = await run_in_threadpool(
                 jobspec.validate,
                 opts,
                 files["source"],
-                files["driving"],
+                files[kind],
                 output,
                 settings.max_frames,
+                worker.models if worker else None,
             )
             state = {
                 "status": "queued",
@@ -127,7 +141,7 @@ def create_app(settings, worker=None):
                 "created": time.time(),
                 "options": opts,
                 "source": os.path.basename(files["source"]),
-                "driving": os.path.basename(files["driving"]),
+                kind: os.path.basename(files[kind]),
             }
             store.commit(job_id, staged, state)
         except limits.TooLarge:

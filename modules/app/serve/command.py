@@ -12,8 +12,8 @@ from .. import backends, cli
 BACKENDS = {"tflite": backends.Lite, "savedmodel": backends.SavedModel, "keras": backends.Keras}
 DESCRIPTION = (
     "Serves animations over HTTP with the models loaded once: POST a source image and a "
-    "driving video to /v1/animations, poll the job, fetch the video. The API reference is "
-    "at /docs; see docs/serve.md."
+    "driving video (or a motion template) to /v1/animations, poll the job, fetch the video. "
+    "The API reference is at /docs; see docs/serve.md."
 )
 
 
@@ -47,7 +47,7 @@ def parser(prog, backend_name):
         type=int,
         default=3000,
         metavar="N",
-        help="longest driving video, in frames (default: 3000)",
+        help="longest driving video or motion template, in frames (default: 3000)",
     )
     limits.add_argument(
         "--queue",

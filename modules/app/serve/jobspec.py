@@ -1,9 +1,10 @@
 """What a client may ask of a job: the form fields of ``POST /v1/animations`` (the scripts'
-flags of the same names), checked, and turned into the scripts' own checked request
-(modules/app/animate.py ``check``), so a job and a script run the same pipeline on the same
-settings."""
+flags of the same names) and its driving video or motion template, checked, and turned into
+the scripts' own checked request (modules/app/animate.py ``check``), so a job and a script
+run the same pipeline on the same settings."""
 
 from ...errors import UsageError
+from .. import motion
 
 # Form field -> type; the scripts' flags of the same names.
 FIELDS = {
@@ -44,8 +45,10 @@ def options(form):
 
 
 def argv(opts, source, driving, output, max_frames):
-    """The scripts' command line for options ``opts`` and the job's files."""
-    args = ["--source_image", source, "--driving_video", driving, "--output", output]
+    """The scripts' command line for options ``opts`` and the job's files (``driving``: a
+    video, or a motion template, named .npz)."""
+    flag = "--driving_motion" if motion.is_template(driving) else "--driving_video"
+    args = ["--source_image", source, flag, driving, "--output", output]
     args += ["--max_frames", str(max_frames)]
     for name, value in opts.items():
         if value is True:
@@ -56,20 +59,26 @@ def argv(opts, source, driving, output, max_frames):
 
 
 def checked(opts, source, driving, output, max_frames):
-    """(Request, opened VideoReader, frame count or None), as the scripts check their flags
-    and inputs: the image's header, the video's probe (allow-lists, frame size), ``--strict``'s
-    integrity check, and the face flags. The caller closes the reader."""
+    """(Request, opened VideoReader or loaded motion.Motion, frame count or None), as the
+    scripts check their flags and inputs: the image's header, the video's probe (allow-lists,
+    frame size), ``--strict``'s integrity check, the template's safe read, and the face
+    flags. The caller closes the reader."""
     from .. import animate
 
+    if motion.is_template(driving):
+        # The scripts refuse a template longer than --max_frames even with --frames N; here
+        # frames=N up to the limit animates its first N, as with a video (``validate``).
+        max_frames = UNCAPPED
     parser = animate.parser("fomm-serve", "")
     return animate.check(parser.parse_args(argv(opts, source, driving, output, max_frames)))
 
 
-def validate(opts, source, driving, output, max_frames):
+def validate(opts, source, driving, output, max_frames, models=None):
     """Every check a job's inputs get before it is queued; returns the number of frames it
     will animate (None: the video does not say). An InputError or UsageError says what is
-    wrong; a video that declares more than ``max_frames`` frames is one (``frames=N`` up to
-    the limit animates the first N instead)."""
+    wrong; a video that declares, or a template that holds, more than ``max_frames`` frames
+    is one (``frames=N`` up to the limit animates the first N instead), and so is a template
+    made for other ``models`` than the server's."""
     from ..images import load_image
 
     if opts.get("frames", 0) > max_frames:
@@ -78,9 +87,16 @@ def validate(opts, source, driving, output, max_frames):
     uncapped = max_frames if opts.get("frames") else UNCAPPED  # the header is judged below
     request, reader, total = checked(opts, source, driving, output, uncapped)
     reader.close()
+    template = motion.is_template(reader)
+    if template and models is not None:
+        reader.check_fits(models)
     if total is not None and total > max_frames:
+        if template:
+            what, shorter = f"the motion template has {total} frames", "template"
+        else:
+            what, shorter = f"the driving video has {total} frames by its timestamps", "video"
         raise UsageError(
-            f"the driving video has {total} frames by its timestamps; this server animates "
-            f"at most {max_frames} (--max_frames): send a shorter video, or the field frames=N"
+            f"{what}; this server animates at most {max_frames} (--max_frames): send a "
+            f"shorter {shorter}, or the field frames=N"
         )
     return total if total is not None else request.frames

@@ -2,8 +2,9 @@
 folder with a byte counter, never held whole in memory, and refused (413) past the limit,
 from its Content-Length before a byte is read when it declares one.
 
-The files get names of ours (``source.png``, ``driving.mp4``...): the client's file name
-only picks an extension from an allow-list, since the readers pick their decoder by it."""
+The files get names of ours (``source.png``, ``driving.mp4``, ``motion.npz``...): the
+client's file name only picks an extension from an allow-list, since the readers pick their
+decoder by it."""
 
 import os
 
@@ -11,7 +12,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ...errors import InputError
 
-FILES = {"source": ".png", "driving": ".mp4"}  # file field -> extension when unknown
+FILES = {"source": ".png", "driving": ".mp4", "motion": ".npz"}  # -> extension when unknown
+# The animation's motion: a driving video, or a motion template (modules/app/motion.py).
+MOTIONS = ("driving", "motion")
+GIVE = "give source, and driving (a video) or motion (a motion template)"
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif", ".mpg", ".mpeg"}
 MAX_FIELDS, MAX_FIELD_BYTES = 32, 256
@@ -33,6 +37,8 @@ def declared_too_large(headers, limit):
 
 def extension(field, filename):
     """Our extension for the file of ``field``: the client's when on the allow-list."""
+    if field == "motion":
+        return FILES[field]  # a template is read as one whatever its name
     allowed = IMAGE_EXTENSIONS if field == "source" else VIDEO_EXTENSIONS
     ext = os.path.splitext(filename or "")[1].lower()
     return ext if ext in allowed else FILES[field]
@@ -76,7 +82,7 @@ class FormWriter:
             raise BadUpload("each part of the form needs a Content-Disposition with a name")
         if b"filename" in params or name in FILES:
             if name not in FILES:
-                raise BadUpload(f"unknown file field '{name[:40]}' (give source and driving)")
+                raise BadUpload(f"unknown file field '{name[:40]}' ({GIVE})")
             if name in self.files:
                 raise BadUpload(f"the file field '{name}' is given twice")
             filename = params.get(b"filename", b"").decode("utf-8", "replace")
@@ -121,7 +127,7 @@ async def receive(request, folder, limit):
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise BadUpload("the body must be multipart/form-data (fields source and driving)")
+        raise BadUpload(f"the body must be multipart/form-data ({GIVE})")
     writer = FormWriter(folder)
     parser = MultipartParser(boundary, writer.callbacks())
     received = 0
@@ -138,7 +144,10 @@ async def receive(request, folder, limit):
         raise BadUpload(f"the multipart body is malformed ({type(error).__name__})") from None
     finally:
         writer.close()
-    missing = [name for name in FILES if name not in writer.files]
-    if missing:
-        raise BadUpload(f"missing file field: {', '.join(missing)} (give source and driving)")
+    if "source" not in writer.files:
+        raise BadUpload(f"missing file field: source ({GIVE})")
+    given = [name for name in MOTIONS if name in writer.files]
+    if len(given) != 1:
+        which = "both driving and motion" if given else "neither driving nor motion"
+        raise BadUpload(f"{which} given; {GIVE}")
     return writer.files, writer.fields

@@ -13,6 +13,7 @@ import time
 import traceback
 
 from ...errors import FommError, InputError
+from .. import motion
 from . import jobspec
 from .store import HEARTBEAT_S, RESULT
 
@@ -145,7 +146,7 @@ class Worker:
         from .. import framing
 
         source = os.path.join(folder, state["source"])
-        driving = os.path.join(folder, state["driving"])
+        driving = os.path.join(folder, state.get("motion") or state["driving"])
         output = os.path.join(folder, RESULT)
         request, reader, total = jobspec.checked(
             state["options"], source, driving, output, self.max_frames
@@ -154,6 +155,8 @@ class Worker:
         if total is not None and total <= SHORT_VIDEO_FRAMES:
             models = InThread(models)
         with reader:
+            if motion.is_template(reader):  # checked at upload, by a server of these models
+                reader.check_fits(models)
             faces = framing.from_args(request, reader)
             animation = self.animation(models, request.settings(faces))
             count, _ = animation.run(request.source_image, reader, output, progress=progress)

@@ -2,6 +2,7 @@
 // source | driving | result, download the result as WebM or PNG frames.
 
 import { BATCH_SIZE, FommError, listModels, loadModel, startAnimation } from "./fomm.js";
+import { centreBox, drivingBox, framingNote, pasteBack, sourceBox } from "./faces.js";
 import { zip } from "./zip.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +14,11 @@ const state = { source: null, driving: null, choosing: null, running: false, sto
 function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
+}
+
+function showNote(text) {
+  $("note").textContent = text;
+  $("note").hidden = !text;
 }
 
 function setProgress(done, total, text) {
@@ -46,14 +52,16 @@ function frameShape(model) {
   return [h, w];
 }
 
-/** The image scaled to w x h (the browser's high-quality smoothing), as ImageData. */
-function scaled(source, w, h, canvas = document.createElement("canvas")) {
+/** The image (its `box` [x, y, w, h] when given) scaled to w x h (the browser's
+ * high-quality smoothing), as ImageData. */
+function scaled(source, w, h, canvas = document.createElement("canvas"), box = null) {
   canvas.width = w;
   canvas.height = h;
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.imageSmoothingEnabled = true;
   context.imageSmoothingQuality = "high";
-  context.drawImage(source, 0, 0, w, h);
+  if (box) context.drawImage(source, ...box, 0, 0, w, h);
+  else context.drawImage(source, 0, 0, w, h);
   return context.getImageData(0, 0, w, h);
 }
 
@@ -63,16 +71,22 @@ function draw(canvas, image) {
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
-async function readSource(file, w, h) {
+/** {image: the source at w x h, full: the whole photo, box: the part animated}: the face's
+ * box with `crop`, else the centred box of the model's shape (never squashed). */
+async function readSource(file, w, h, crop) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(file);
   } catch {
     throw new FommError(`"${file.name}" is not an image this browser can read: give a PNG or JPEG.`);
   }
-  const image = scaled(bitmap, w, h, $("source-view"));
-  bitmap.close();
-  return image;
+  const full = scaled(bitmap, bitmap.width, bitmap.height);
+  try {
+    const box = crop ? await sourceBox(full) : centreBox(full.width, full.height, w, h);
+    return { image: scaled(bitmap, w, h, $("source-view"), box), full, box };
+  } finally {
+    bitmap.close();
+  }
 }
 
 /** Waits for `event` on `target`; rejects on its "error" event or after the timeout. */
@@ -158,18 +172,20 @@ async function chooseDriving(file) {
 
 /** Driving frames i = 0, 1, ... at the given frame rate, read by seeking to the middle of
  * each frame's display time. */
-async function* videoFrames(video, fps, count, w, h) {
-  const canvas = $("driving-view");
-  for (let i = 0; i < count; i++) {
-    const seeked = waitFor(video, "seeked", "the driving video");
-    video.currentTime = Math.min((i + 0.5) / fps, video.duration);
-    await seeked;
-    yield scaled(video, w, h, canvas);
-  }
+async function videoFrame(video, fps, i, w, h, canvas, box) {
+  const seeked = waitFor(video, "seeked", "the driving video");
+  video.currentTime = Math.min((i + 0.5) / fps, video.duration);
+  await seeked;
+  return scaled(video, w, h, canvas, box);
+}
+
+async function* videoFrames(video, fps, count, w, h, box) {
+  for (let i = 0; i < count; i++) yield videoFrame(video, fps, i, w, h, $("driving-view"), box);
 }
 
 async function animate() {
   showMessage("");
+  showNote("");
   if (state.running) return;
   stopReplay();
   const name = $("model").value;
@@ -188,11 +204,19 @@ async function animate() {
     setProgress(0, 1, `loading model ${name}…`);
     const model = await loadModel(name);
     const [h, w] = frameShape(model);
-    const source = await readSource(state.source, w, h);
+    const [crop, paste] = [$("crop").checked, $("paste").checked];
+    if (paste && !crop) throw new FommError("Paste back pastes the animated face into the photo: tick Crop to the face too.");
+    if (crop) setProgress(0, 1, "finding the faces…");
+    const { image: source, full, box } = await readSource(state.source, w, h, crop);
     const video = await openVideo(state.driving);
     let count = Math.max(1, Math.floor(video.duration * fps + 1e-6));
     const limit = Number($("max-frames").value);
     if (limit > 0) count = Math.min(count, limit);
+    const size = [video.videoWidth, video.videoHeight];
+    const drivingRegion = crop
+      ? await drivingBox(count, (i) => videoFrame(video, fps, i, ...size, undefined, null), size)
+      : centreBox(...size, w, h);
+    showNote(framingNote(crop, [state.source.name, [full.width, full.height], box], [state.driving.name, size, drivingRegion]));
     const animation = await startAnimation(name, source, {
       relative: $("relative").checked,
       adaptScale: $("adapt").checked,
@@ -202,7 +226,8 @@ async function animate() {
     const start = performance.now();
     let batch = [];
     const flush = async () => {
-      for (const image of await animation.animate(batch)) {
+      for (const frame of await animation.animate(batch)) {
+        const image = paste ? pasteBack(full, frame, box) : frame;
         results.push(image);
         draw($("result-view"), image);
       }
@@ -212,7 +237,7 @@ async function animate() {
       setProgress(results.length, count, `${results.length} / ${count} frames, ${(results.length / seconds).toFixed(2)} frames/s`);
     };
     setProgress(0, count, `0 / ${count} frames`);
-    for await (const frame of videoFrames(video, fps, count, w, h)) {
+    for await (const frame of videoFrames(video, fps, count, w, h, drivingRegion)) {
       if (state.stop) break;
       batch.push(frame);
       if (batch.length === BATCH_SIZE) await flush();

@@ -14,7 +14,7 @@ import os
 
 from .. import extras
 from ..atomic import replacing, write_file
-from ..errors import InputError
+from ..errors import InputError, UsageError
 
 FOLDER = "mtcnn"
 DESCRIPTION = "faces.json"
@@ -32,7 +32,7 @@ def available():
     """Whether the faces extra (mtcnn) is installed, without importing it."""
     try:
         extras.check("mtcnn", "faces", WHAT)
-    except Exception:
+    except UsageError:
         return False
     return True
 

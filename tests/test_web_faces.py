@@ -174,19 +174,27 @@ def test_paste_back_changes_only_the_box(page):
     assert np.abs(result.astype(int) - expected).max() <= 2
 
 
-def animate_files(driver, url, source, driving, crop, paste_back, frames=2):
+def animate_files(page, tmp_path, crop, paste_back, frames=2):
+    """The page animates a 640x360 photo (one_face) by an 8-frame 480x320 video, chosen with
+    the file inputs, with *Crop to the face* / *Paste back* set; returns (the photo, the
+    page's message, its note)."""
     from selenium.webdriver.common.by import By
 
+    driver, url = page
+    scene, _ = one_face()
+    imageio.imwrite(tmp_path / "photo.png", scene)
+    drifting_video(tmp_path / "drifting.mp4", frames=8)
     browser.open_page(driver, f"{url}?model=tiny-vox")
-    driver.find_element(By.ID, "source").send_keys(str(source))
-    driver.find_element(By.ID, "driving").send_keys(str(driving))
+    driver.find_element(By.ID, "source").send_keys(str(tmp_path / "photo.png"))
+    driver.find_element(By.ID, "driving").send_keys(str(tmp_path / "drifting.mp4"))
     for element, wanted in (("crop", crop), ("paste", paste_back)):
         if driver.find_element(By.ID, element).is_selected() != wanted:
             driver.find_element(By.ID, element).click()
     driver.find_element(By.ID, "max-frames").clear()
     driver.find_element(By.ID, "max-frames").send_keys(str(frames))
     driver.find_element(By.ID, "animate").click()
-    return wait_for_outcome(driver)
+    message = wait_for_outcome(driver)
+    return scene, message, driver.find_element(By.ID, "note").text
 
 
 def zip_frames(driver):
@@ -197,26 +205,17 @@ def zip_frames(driver):
 def test_page_crops_to_the_face_and_pastes_back(page, tmp_path):
     """A person's path: the photo (640x360) and a video, both boxes found, the result is the
     full photo with only the face's box changed."""
-    from selenium.webdriver.common.by import By
-
     from modules.app.framing import source_faces
 
-    driver, url = page
-    scene, _ = one_face()
-    imageio.imwrite(tmp_path / "photo.png", scene)
-    drifting_video(tmp_path / "drifting.mp4", frames=8)
-    message = animate_files(
-        driver, url, tmp_path / "photo.png", tmp_path / "drifting.mp4", True, True
-    )
+    scene, message, note = animate_files(page, tmp_path, True, True)
     assert message == ""
-    note = driver.find_element(By.ID, "note").text
     assert note.startswith("Cropped to the face: photo.png at ")
     box = [int(v) for v in note.split(" at ")[1].split(",")[:4]]
     assert_boxes_close([box], [source_faces(scene, "photo.png")[0]])
     x, y, w, h = box
     inside = np.zeros(scene.shape[:2], bool)
     inside[y : y + h, x : x + w] = True
-    frames = zip_frames(driver)
+    frames = zip_frames(page[0])
     assert len(frames) == 2
     for frame in frames:
         assert frame.shape == scene.shape
@@ -227,24 +226,17 @@ def test_page_crops_to_the_face_and_pastes_back(page, tmp_path):
 def test_non_square_video_is_centre_cropped_and_the_page_says_so(page, tmp_path):
     """Without a crop, the 480x320 video's middle 320x320 is animated (not the whole frame
     squashed into 256x256), and so is the 640x360 photo's middle; the page says so."""
-    from selenium.webdriver.common.by import By
     from skimage import img_as_ubyte
     from skimage.transform import resize
 
-    driver, url = page
-    scene, _ = one_face()
-    imageio.imwrite(tmp_path / "photo.png", scene)
-    drifting_video(tmp_path / "drifting.mp4", frames=8)
-    message = animate_files(
-        driver, url, tmp_path / "photo.png", tmp_path / "drifting.mp4", False, False
-    )
+    from modules.app.video import VideoReader
+
+    driver, _ = page
+    scene, message, note = animate_files(page, tmp_path, False, False)
     assert message == ""
-    note = driver.find_element(By.ID, "note").text
     assert "photo.png is 640x360: centre-cropped to its middle 360x360" in note
     assert "drifting.mp4 is 480x320: centre-cropped to its middle 320x320" in note
     assert "(not squashed)" in note
-    from modules.app.video import VideoReader
-
     with VideoReader(tmp_path / "drifting.mp4") as reader:
         frames = list(reader.frames(0, 2))
 
@@ -277,13 +269,7 @@ def test_non_square_video_is_centre_cropped_and_the_page_says_so(page, tmp_path)
 
 
 def test_paste_back_needs_the_crop(page, tmp_path):
-    driver, url = page
-    scene, _ = one_face()
-    imageio.imwrite(tmp_path / "photo.png", scene)
-    drifting_video(tmp_path / "drifting.mp4", frames=4)
-    message = animate_files(
-        driver, url, tmp_path / "photo.png", tmp_path / "drifting.mp4", False, True
-    )
+    _, message, _ = animate_files(page, tmp_path, False, True)
     assert message.startswith("Paste back pastes the animated face into the photo: tick Crop")
 
 

@@ -170,8 +170,8 @@ async function chooseDriving(file) {
   }
 }
 
-/** Driving frames i = 0, 1, ... at the given frame rate, read by seeking to the middle of
- * each frame's display time. */
+/** Driving frame i at the given frame rate (its `box`, scaled to w x h), read by seeking to
+ * the middle of its display time. */
 async function videoFrame(video, fps, i, w, h, canvas, box) {
   const seeked = waitFor(video, "seeked", "the driving video");
   video.currentTime = Math.min((i + 0.5) / fps, video.duration);
@@ -179,6 +179,7 @@ async function videoFrame(video, fps, i, w, h, canvas, box) {
   return scaled(video, w, h, canvas, box);
 }
 
+/** Driving frames i = 0, 1, ... count - 1. */
 async function* videoFrames(video, fps, count, w, h, box) {
   for (let i = 0; i < count; i++) yield videoFrame(video, fps, i, w, h, $("driving-view"), box);
 }

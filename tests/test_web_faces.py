@@ -7,6 +7,7 @@ the page says so. The detector is the one build.py --web writes (web/models/mtcn
 import io
 import json
 import os
+import re
 import zipfile
 
 import browser
@@ -203,15 +204,21 @@ def zip_frames(driver):
 
 
 def test_page_crops_to_the_face_and_pastes_back(page, tmp_path):
-    """A person's path: the photo (640x360) and a video, both boxes found, the result is the
-    full photo with only the face's box changed."""
-    from modules.app.framing import source_faces
+    """A person's path: the photo (640x360) and a video, both boxes found (the video's as
+    Chromium decodes it) as --crop finds them, the result is the full photo with only the
+    face's box changed."""
+    from modules.app.framing import driving_face, source_faces
+    from modules.app.video import VideoReader
 
     scene, message, note = animate_files(page, tmp_path, True, True)
     assert message == ""
     assert note.startswith("Cropped to the face: photo.png at ")
-    box = [int(v) for v in note.split(" at ")[1].split(",")[:4]]
-    assert_boxes_close([box], [source_faces(scene, "photo.png")[0]])
+    box, driving_box = (
+        [int(v) for v in m] for m in re.findall(r" at (\d+),(\d+),(\d+),(\d+)", note)
+    )
+    with VideoReader(tmp_path / "drifting.mp4") as reader:  # the 2 frames animated
+        expected_driving = driving_face(reader, 2)
+    assert_boxes_close([box, driving_box], [source_faces(scene, "photo.png")[0], expected_driving])
     x, y, w, h = box
     inside = np.zeros(scene.shape[:2], bool)
     inside[y : y + h, x : x + w] = True

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from face_scenes import astronaut, astronaut_scene, background, compose, scaled, two_faces
 from helpers import build
+from test_cli_messages import run_without
 from test_web import blob, browser_or_skip, wait_for_outcome
 
 pytestmark = pytest.mark.slow
@@ -278,6 +279,23 @@ def test_non_square_video_is_centre_cropped_and_the_page_says_so(page, tmp_path)
 def test_paste_back_needs_the_crop(page, tmp_path):
     _, message, _ = animate_files(page, tmp_path, False, True)
     assert message.startswith("Paste back pastes the animated face into the photo: tick Crop")
+
+
+def test_build_web_without_the_faces_extra_says_so(tmp_path):
+    """The page's models build without mtcnn (refused by an import hook, as in an environment
+    without it); the face detector is then one line of build.py's output, not an error."""
+    code = (
+        "from modules.export.build import Steps, build_web_faces\n"
+        f"build_web_faces(Steps('tiny-vox'), {str(tmp_path)!r})"
+    )
+    result = run_without(["mtcnn"], "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[tiny-vox] note: the web page's face crop (build.py --web) needs the face detector "
+        "mtcnn, which is not installed: python -m pip install 'fomm-tf[faces]' (in a checkout: "
+        "bash install.sh)"
+    ]
+    assert os.listdir(tmp_path) == []
 
 
 def test_missing_face_detector_says_how_to_build_it(tmp_path):

@@ -61,11 +61,12 @@ export function loadDetector() {
   return detector;
 }
 
-// Images here are {width, height, data}: data holds RGB (3 values a pixel, row by row).
+// Images here are {width, height, data}: data holds RGB (3 float32 values a pixel, row by
+// row; float32 keeps a 12-megapixel photo at 144 MB).
 
 function rgbOf(imageData) {
   const { width, height, data } = imageData;
-  const out = new Float64Array(width * height * 3);
+  const out = new Float32Array(width * height * 3);
   for (let i = 0, o = 0; i < data.length; i += 4) {
     out[o++] = data[i];
     out[o++] = data[i + 1];
@@ -96,7 +97,7 @@ function gaussianAxis(image, sigma, vertical) {
   }
   for (let i = 0; i < kernel.length; i++) kernel[i] /= sum;
   const { width, height, data } = image;
-  const out = new Float64Array(data.length);
+  const out = new Float32Array(data.length);
   const n = vertical ? height : width;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -135,7 +136,7 @@ export function resizeLike(image, height, width) {
   }
   const rows = linearTaps(height, image.height);
   const cols = linearTaps(width, image.width);
-  const out = new Float64Array(height * width * 3);
+  const out = new Float32Array(height * width * 3);
   const w = image.width;
   const data = source.data;
   for (let y = 0; y < height; y++) {

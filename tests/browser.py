@@ -86,8 +86,9 @@ def serve(models=None, isolated=False):
 
 
 @contextlib.contextmanager
-def chromium(downloads=None):
-    """A headless Chromium driven by chromedriver, with a fresh profile."""
+def chromium(downloads=None, camera=None):
+    """A headless Chromium driven by chromedriver, with a fresh profile. ``camera``: a .y4m
+    file that its fake camera plays (in a loop) to getUserMedia, allowed without a prompt."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -97,6 +98,10 @@ def chromium(downloads=None):
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
+    if camera:
+        options.add_argument("--use-fake-ui-for-media-stream")
+        options.add_argument("--use-fake-device-for-media-stream")
+        options.add_argument(f"--use-file-for-fake-video-capture={camera}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     if downloads:
         options.add_experimental_option(
@@ -144,6 +149,14 @@ def decode_png(url):
     head, data = url.split(",", 1)
     assert head == "data:image/png;base64", head
     return np.asarray(imageio.imread(io.BytesIO(base64.b64decode(data)), format="png"))
+
+
+def canvas_pixels(driver, element_id):
+    """What canvas ``element_id`` shows: uint8 [H, W, 3]."""
+    url = driver.execute_script(
+        "return document.getElementById(arguments[0]).toDataURL('image/png')", element_id
+    )
+    return decode_png(url)[..., :3]
 
 
 def animate_frames(driver, model, source, driving, relative, adapt_scale):

@@ -246,13 +246,68 @@ def test_example_files_button(page):
 
 
 @pytest.mark.slow
+def test_example_files_replace_the_picked_files(page, tmp_path):
+    """After other files were picked, the file inputs and the previews show the example
+    files: what Animate will use."""
+    import shutil
+
+    import imageio.v2 as imageio
+    from selenium.webdriver.common.by import By
+
+    driver, url = page
+    browser.open_page(driver, f"{url}?model=tiny-vox")
+    imageio.imwrite(tmp_path / "blue.png", np.full((64, 96, 3), (0, 0, 255), np.uint8))
+    shutil.copy(demo("tiny-vox") / "driving.mp4", tmp_path / "other.mp4")
+    driver.find_element(By.ID, "source").send_keys(str(tmp_path / "blue.png"))
+    driver.find_element(By.ID, "driving").send_keys(str(tmp_path / "other.mp4"))
+    browser.wait_for_text(driver, "progress-text", "other.mp4: ")
+    assert (browser.canvas_pixels(driver, "source-view") == (0, 0, 255)).all()
+
+    driver.find_element(By.ID, "example").click()
+    browser.wait_for_text(driver, "progress-text", "Example files chosen")
+    names = driver.execute_script(
+        "return ['source', 'driving'].map((id) => document.getElementById(id).files[0].name)"
+    )
+    assert names == ["source.png", "driving.mp4"]
+    source = imageio.imread(ROOT / "example" / "source.png")[..., :3]  # 256x256, as the preview
+    first = imageio.mimread(ROOT / "example" / "driving.mp4")[0]
+    for element_id, expected in (("source-view", source), ("driving-view", first)):
+        shown = browser.canvas_pixels(driver, element_id).astype(int)
+        assert np.abs(shown - expected).mean() < 3, element_id
+
+
+@pytest.mark.slow
+def test_source_that_is_not_an_image_is_reported_when_picked(page, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver, url = page
+    browser.open_page(driver, f"{url}?model=tiny-vox")
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    driver.find_element(By.ID, "source").send_keys(str(bad))
+    browser.wait_for_text(
+        driver, "message", '"notes.png" is not an image this browser can read: give a PNG or JPEG.'
+    )
+
+
+@pytest.mark.slow
 def test_video_the_browser_cannot_decode_gives_a_message(page, tmp_path):
+    """The page's message, not the browser's (such as "DEMUXER_ERROR_COULD_NOT_OPEN:
+    FFmpegDemuxer: open context failed"), when picked and on Animate."""
+    from selenium.webdriver.common.by import By
+
     driver, url = page
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all " * 100)
+    expected = (
+        '"broken.mp4": the browser cannot decode it. Give an MP4 (H.264) or WebM (VP8/VP9) video.'
+    )
+    browser.open_page(driver, f"{url}?model=tiny-vox")
+    driver.find_element(By.ID, "driving").send_keys(str(bad))
+    browser.wait_for_text(driver, "message", "broken.mp4")
+    assert driver.find_element(By.ID, "message").text == expected
     choose(driver, url, "tiny-vox", ROOT / "example" / "source.png", bad, 4)
-    message = wait_for_outcome(driver, timeout=60)
-    assert '"broken.mp4": the browser cannot decode it' in message
+    assert wait_for_outcome(driver, timeout=60) == expected
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 // source | driving | result, download the result as WebM or PNG frames.
 
 import { BATCH_SIZE, FommError, listModels, loadModel, startAnimation } from "./fomm.js";
-import { centreBox, drivingBox, framingNote, pasteBack, sourceBox } from "./faces.js";
+import { drivingBox, framingNote, pasteBack, sourceBox } from "./faces.js";
+import { centreSquare } from "./frame.js";
 import { zip } from "./zip.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,7 +12,7 @@ const VIDEO_TIMEOUT_MS = 15000;
 
 const state = { source: null, driving: null, choosing: null, running: false, stop: false, replay: null };
 
-function showMessage(text) {
+export function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
 }
@@ -65,15 +66,26 @@ function scaled(source, w, h, canvas = document.createElement("canvas"), box = n
   return context.getImageData(0, 0, w, h);
 }
 
-function draw(canvas, image) {
+export function draw(canvas, image) {
   canvas.width = image.width;
   canvas.height = image.height;
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
+/** The centred square of a width x height frame as a box [x, y, w, h]. */
+function centreBox(width, height) {
+  const { x, y, size } = centreSquare(width, height);
+  return [x, y, size, size];
+}
+
+/** The source image at w x h: its centred square (never squashed). */
+export async function readSource(file, w, h) {
+  return (await readFramed(file, w, h, false)).image;
+}
+
 /** {image: the source at w x h, full: the whole photo, box: the part animated}: the face's
- * box with `crop`, else the centred box of the model's shape (never squashed). */
-async function readSource(file, w, h, crop) {
+ * box with `crop`, else the centred square. */
+async function readFramed(file, w, h, crop) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(file);
@@ -82,7 +94,7 @@ async function readSource(file, w, h, crop) {
   }
   const full = scaled(bitmap, bitmap.width, bitmap.height);
   try {
-    const box = crop ? await sourceBox(full) : centreBox(full.width, full.height, w, h);
+    const box = crop ? await sourceBox(full) : centreBox(full.width, full.height);
     return { image: scaled(bitmap, w, h, $("source-view"), box), full, box };
   } finally {
     bitmap.close();
@@ -99,7 +111,12 @@ function waitFor(target, event, what) {
       error ? reject(error) : resolve();
     };
     const ok = () => done();
-    const failed = () => done(new FommError(`${what}: the browser cannot decode it (${target.error?.message || "unsupported format"}). Give an MP4 (H.264) or WebM (VP8/VP9) video.`));
+    const failed = () => {
+      // The browser's own text (e.g. "DEMUXER_ERROR_COULD_NOT_OPEN: FFmpegDemuxer: open
+      // context failed") tells a person nothing: it goes to the console, the page says what to do.
+      console.warn(`${what}: ${target.error?.message || "unsupported format"}`);
+      done(new FommError(`${what}: the browser cannot decode it. Give an MP4 (H.264) or WebM (VP8/VP9) video.`));
+    };
     const timer = setTimeout(() => done(new FommError(`${what}: the browser did not decode it within ${VIDEO_TIMEOUT_MS / 1000} s. Give an MP4 (H.264) or WebM (VP8/VP9) video.`)), VIDEO_TIMEOUT_MS);
     target.addEventListener(event, ok);
     target.addEventListener("error", failed);
@@ -157,10 +174,10 @@ async function detectFps(video) {
 
 async function chooseDriving(file) {
   state.driving = file;
-  if (!file) return;
-  showMessage("");
+  if (!newPick(file, "driving-view")) return;
   try {
     const video = await openVideo(file);
+    preview(video, "driving-view");
     const fps = await detectFps(video);
     URL.revokeObjectURL(video.src);
     if (fps) $("fps").value = fps;
@@ -208,7 +225,7 @@ async function animate() {
     const [crop, paste] = [$("crop").checked, $("paste").checked];
     if (paste && !crop) throw new FommError("Paste back pastes the animated face into the photo: tick Crop to the face too.");
     if (crop) setProgress(0, 1, "finding the faces…");
-    const { image: source, full, box } = await readSource(state.source, w, h, crop);
+    const { image: source, full, box } = await readFramed(state.source, w, h, crop);
     const video = await openVideo(state.driving);
     let count = Math.max(1, Math.floor(video.duration * fps + 1e-6));
     const limit = Number($("max-frames").value);
@@ -216,7 +233,7 @@ async function animate() {
     const size = [video.videoWidth, video.videoHeight];
     const drivingRegion = crop
       ? await drivingBox(count, (i) => videoFrame(video, fps, i, ...size, undefined, null), size)
-      : centreBox(...size, w, h);
+      : centreBox(...size);
     showNote(framingNote(crop, [state.source.name, [full.width, full.height], box], [state.driving.name, size, drivingRegion]));
     const animation = await startAnimation(name, source, {
       relative: $("relative").checked,
@@ -319,6 +336,47 @@ function stopReplay() {
   state.replay = null;
 }
 
+// What the inputs and previews show is what Animate (and Camera) will use: a file is previewed
+// (and a bad one reported) when it is picked, and the example files replace the picked ones
+// in the file inputs too.
+
+/** Sets file input `id` to `file`, as if the person had picked it. */
+function pick(id, file) {
+  const files = new DataTransfer();
+  files.items.add(file);
+  $(id).files = files.files;
+}
+
+/** Draws the centred square of `image` (an image, video or canvas) into canvas `id` at that
+ * canvas's size. */
+function preview(image, id) {
+  const canvas = $(id);
+  const box = centreBox(image.videoWidth || image.width, image.videoHeight || image.height);
+  scaled(image, canvas.width, canvas.height, canvas, box);
+}
+
+/** A new pick (or none, when `file` is null) for preview `id`: clears it, and the replay and
+ * the message of the previous pick; returns the file. */
+function newPick(file, id) {
+  stopReplay();
+  const canvas = $(id);
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  if (file) showMessage("");
+  return file;
+}
+
+/** A picked source image: previewed at once, or reported at once when it is not an image. */
+async function chooseSource(file) {
+  state.source = file;
+  if (!newPick(file, "source-view")) return;
+  try {
+    const canvas = $("source-view");
+    await readSource(file, canvas.width, canvas.height);
+  } catch (error) {
+    showMessage(error.message);
+  }
+}
+
 async function useExample() {
   showMessage("");
   try {
@@ -328,7 +386,9 @@ async function useExample() {
       if (!response.ok) throw new FommError(`${path} is not served next to the page (see docs/web.md).`);
       files.push(new File([await response.blob()], path.split("/").pop(), { type }));
     }
-    state.source = files[0];
+    pick("source", files[0]);
+    pick("driving", files[1]);
+    await chooseSource(files[0]);
     await (state.choosing = chooseDriving(files[1]));
     setProgress(0, 1, `Example files chosen: source.png and driving.mp4 (${$("fps").value} frames/s).`);
   } catch (error) {
@@ -336,7 +396,7 @@ async function useExample() {
   }
 }
 
-$("source").addEventListener("change", (e) => (state.source = e.target.files[0] || null));
+$("source").addEventListener("change", (e) => chooseSource(e.target.files[0] || null));
 $("driving").addEventListener("change", (e) => (state.choosing = chooseDriving(e.target.files[0] || null)));
 $("example").addEventListener("click", useExample);
 $("animate").addEventListener("click", animate);

@@ -414,14 +414,6 @@ export async function drivingBox(count, frameAt, size) {
   return grow(union, size, meta.increase);
 }
 
-/** The largest centred box of the model's aspect (w x h) in a width x height frame: what
- * the page animates without a face crop, so that nothing is squashed. */
-export function centreBox(width, height, w, h) {
-  const scale = Math.min(width / w, height / h);
-  const [cw, ch] = [Math.min(width, Math.round(w * scale)), Math.min(height, Math.round(h * scale))];
-  return [Math.floor((width - cw) / 2), Math.floor((height - ch) / 2), cw, ch];
-}
-
 /** What the page says about the parts it animates: the face boxes with `crop`, else each
  * input that is centre-cropped. `source`, `driving`: [file name, [width, height], box]. */
 export function framingNote(crop, source, driving) {
@@ -480,4 +472,4 @@ async function pasteBackPng(sourcePng, animatedPng, box) {
   return imageToPng(pasteBack(await decodeImage(sourcePng), await decodeImage(animatedPng), box));
 }
 
-Object.assign(window.fomm, { detectFaces: detectFacesPng, cropBoxes, pasteBack: pasteBackPng, centreBox });
+Object.assign(window.fomm, { detectFaces: detectFacesPng, cropBoxes, pasteBack: pasteBackPng });

@@ -258,6 +258,11 @@ export async function startAnimation(name, sourceImage, { relative = false, adap
   let kpInitial = null;
   return {
     model,
+    /** The next frame given becomes the initial frame of relative motion (the camera's
+     * "reset reference frame"). */
+    reset() {
+      kpInitial = null;
+    },
     async animate(frames) {
       for (const frame of frames) {
         if (frame.width !== w || frame.height !== h) {

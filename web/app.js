@@ -2,6 +2,8 @@
 // source | driving | result, download the result as WebM or PNG frames.
 
 import { BATCH_SIZE, FommError, listModels, loadModel, startAnimation } from "./fomm.js";
+import { drivingBox, framingNote, pasteBack, sourceBox } from "./faces.js";
+import { centreSquare } from "./frame.js";
 import { zip } from "./zip.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +15,11 @@ const state = { source: null, driving: null, choosing: null, running: false, sto
 export function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
+}
+
+function showNote(text) {
+  $("note").textContent = text;
+  $("note").hidden = !text;
 }
 
 function setProgress(done, total, text) {
@@ -46,14 +53,16 @@ function frameShape(model) {
   return [h, w];
 }
 
-/** The image scaled to w x h (the browser's high-quality smoothing), as ImageData. */
-function scaled(source, w, h, canvas = document.createElement("canvas")) {
+/** The image (its `box` [x, y, w, h] when given) scaled to w x h (the browser's
+ * high-quality smoothing), as ImageData. */
+function scaled(source, w, h, canvas = document.createElement("canvas"), box = null) {
   canvas.width = w;
   canvas.height = h;
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.imageSmoothingEnabled = true;
   context.imageSmoothingQuality = "high";
-  context.drawImage(source, 0, 0, w, h);
+  if (box) context.drawImage(source, ...box, 0, 0, w, h);
+  else context.drawImage(source, 0, 0, w, h);
   return context.getImageData(0, 0, w, h);
 }
 
@@ -63,16 +72,33 @@ export function draw(canvas, image) {
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
+/** The centred square of a width x height frame as a box [x, y, w, h]. */
+function centreBox(width, height) {
+  const { x, y, size } = centreSquare(width, height);
+  return [x, y, size, size];
+}
+
+/** The source image at w x h: its centred square (never squashed). */
 export async function readSource(file, w, h) {
+  return (await readFramed(file, w, h, false)).image;
+}
+
+/** {image: the source at w x h, full: the whole photo, box: the part animated}: the face's
+ * box with `crop`, else the centred square. */
+async function readFramed(file, w, h, crop) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(file);
   } catch {
     throw new FommError(`"${file.name}" is not an image this browser can read: give a PNG or JPEG.`);
   }
-  const image = scaled(bitmap, w, h, $("source-view"));
-  bitmap.close();
-  return image;
+  const full = scaled(bitmap, bitmap.width, bitmap.height);
+  try {
+    const box = crop ? await sourceBox(full) : centreBox(full.width, full.height);
+    return { image: scaled(bitmap, w, h, $("source-view"), box), full, box };
+  } finally {
+    bitmap.close();
+  }
 }
 
 /** Waits for `event` on `target`; rejects on its "error" event or after the timeout. */
@@ -161,20 +187,23 @@ async function chooseDriving(file) {
   }
 }
 
-/** Driving frames i = 0, 1, ... at the given frame rate, read by seeking to the middle of
- * each frame's display time. */
-async function* videoFrames(video, fps, count, w, h) {
-  const canvas = $("driving-view");
-  for (let i = 0; i < count; i++) {
-    const seeked = waitFor(video, "seeked", "the driving video");
-    video.currentTime = Math.min((i + 0.5) / fps, video.duration);
-    await seeked;
-    yield scaled(video, w, h, canvas);
-  }
+/** Driving frame i at the given frame rate (its `box`, scaled to w x h), read by seeking to
+ * the middle of its display time. */
+async function videoFrame(video, fps, i, w, h, canvas, box) {
+  const seeked = waitFor(video, "seeked", "the driving video");
+  video.currentTime = Math.min((i + 0.5) / fps, video.duration);
+  await seeked;
+  return scaled(video, w, h, canvas, box);
+}
+
+/** Driving frames i = 0, 1, ... count - 1. */
+async function* videoFrames(video, fps, count, w, h, box) {
+  for (let i = 0; i < count; i++) yield videoFrame(video, fps, i, w, h, $("driving-view"), box);
 }
 
 async function animate() {
   showMessage("");
+  showNote("");
   if (state.running) return;
   stopReplay();
   const name = $("model").value;
@@ -193,11 +222,19 @@ async function animate() {
     setProgress(0, 1, `loading model ${name}…`);
     const model = await loadModel(name);
     const [h, w] = frameShape(model);
-    const source = await readSource(state.source, w, h);
+    const [crop, paste] = [$("crop").checked, $("paste").checked];
+    if (paste && !crop) throw new FommError("Paste back pastes the animated face into the photo: tick Crop to the face too.");
+    if (crop) setProgress(0, 1, "finding the faces…");
+    const { image: source, full, box } = await readFramed(state.source, w, h, crop);
     const video = await openVideo(state.driving);
     let count = Math.max(1, Math.floor(video.duration * fps + 1e-6));
     const limit = Number($("max-frames").value);
     if (limit > 0) count = Math.min(count, limit);
+    const size = [video.videoWidth, video.videoHeight];
+    const drivingRegion = crop
+      ? await drivingBox(count, (i) => videoFrame(video, fps, i, ...size, undefined, null), size)
+      : centreBox(...size);
+    showNote(framingNote(crop, [state.source.name, [full.width, full.height], box], [state.driving.name, size, drivingRegion]));
     const animation = await startAnimation(name, source, {
       relative: $("relative").checked,
       adaptScale: $("adapt").checked,
@@ -207,7 +244,8 @@ async function animate() {
     const start = performance.now();
     let batch = [];
     const flush = async () => {
-      for (const image of await animation.animate(batch)) {
+      for (const frame of await animation.animate(batch)) {
+        const image = paste ? pasteBack(full, frame, box) : frame;
         results.push(image);
         draw($("result-view"), image);
       }
@@ -217,7 +255,7 @@ async function animate() {
       setProgress(results.length, count, `${results.length} / ${count} frames, ${(results.length / seconds).toFixed(2)} frames/s`);
     };
     setProgress(0, count, `0 / ${count} frames`);
-    for await (const frame of videoFrames(video, fps, count, w, h)) {
+    for await (const frame of videoFrames(video, fps, count, w, h, drivingRegion)) {
       if (state.stop) break;
       batch.push(frame);
       if (batch.length === BATCH_SIZE) await flush();
@@ -309,10 +347,12 @@ function pick(id, file) {
   $(id).files = files.files;
 }
 
-/** Draws `image` (an image, video or canvas) into canvas `id` at that canvas's size. */
+/** Draws the centred square of `image` (an image, video or canvas) into canvas `id` at that
+ * canvas's size. */
 function preview(image, id) {
   const canvas = $(id);
-  scaled(image, canvas.width, canvas.height, canvas);
+  const box = centreBox(image.videoWidth || image.width, image.videoHeight || image.height);
+  scaled(image, canvas.width, canvas.height, canvas, box);
 }
 
 /** A new pick (or none, when `file` is null) for preview `id`: clears it, and the replay and

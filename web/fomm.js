@@ -22,7 +22,7 @@ export class FommError extends Error {}
 
 const models = new Map(); // name -> Promise of a loaded model
 
-function modelUrl(name, file) {
+export function modelUrl(name, file) {
   return new URL(`models/${encodeURIComponent(name)}/${file}`, document.baseURI).href;
 }
 
@@ -42,8 +42,7 @@ export const MANIFEST_FORMAT = "fomm-manifest-1";
 
 /** models/NAME/manifest.json's files ({file: {sha256, size}}), or null when the model was
  * built before build.py wrote manifests (a warning, and the files go unchecked). */
-async function readManifest(name) {
-  const hint = `rebuild with: python build.py --model ${name} --web`;
+export async function readManifest(name, hint = `rebuild with: python build.py --model ${name} --web`) {
   let response;
   try {
     response = await fetch(modelUrl(name, "manifest.json"), { cache: "no-cache" });
@@ -74,10 +73,9 @@ let unchecked = false; // warned once: no Web Crypto here
 
 /** Throws a FommError unless `bytes` (an ArrayBuffer) are models/NAME/FILE as build.py
  * wrote it. */
-async function checkFile(name, files, file, bytes) {
+export async function checkFile(name, files, file, bytes, hint = `rebuild with: python build.py --model ${name} --web`) {
   if (!files) return;
   const where = `models/${name}/${file}`;
-  const hint = `rebuild with: python build.py --model ${name} --web`;
   const entry = files[file];
   if (!entry) {
     throw new FommError(`${where} is not listed in its manifest (models/${name}/manifest.json): ${hint}`);
@@ -122,20 +120,20 @@ async function readDescription(name) {
   return { description, files };
 }
 
-async function createSession(name, file, files) {
+export async function createSession(name, file, files, hint = undefined) {
   try {
     // Fetched here, not by ORT: "no-cache" revalidates, so a rebuilt model is never stale.
     const response = await fetch(modelUrl(name, file), { cache: "no-cache" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const buffer = await response.arrayBuffer();
-    await checkFile(name, files, file, buffer);
+    await checkFile(name, files, file, buffer, hint);
     return await ort.InferenceSession.create(new Uint8Array(buffer), {
       executionProviders: ["wasm"],
       graphOptimizationLevel: "all",
     });
   } catch (error) {
     if (error instanceof FommError) throw error;
-    throw new FommError(`Could not load models/${name}/${file} (${error.message || error}): rebuild it with: python build.py --model ${name} --web`);
+    throw new FommError(`Could not load models/${name}/${file} (${error.message || error}): ${hint || `rebuild it with: python build.py --model ${name} --web`}`);
   }
 }
 

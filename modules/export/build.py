@@ -348,6 +348,23 @@ def build_web(steps, model, root, name, weights):
     for folder, size in written:
         manifest.update(folder)  # the folder was replaced whole
         print(f"[{name}]   {os.path.basename(folder)}: {size / 2**20:.1f} MiB", flush=True)
+    build_web_faces(steps, root)
+
+
+def build_web_faces(steps, root):
+    """The page's face detector (web/models/mtcnn/), when the faces extra is installed."""
+    from ..export import manifest, web_faces
+
+    if not web_faces.available():
+        print(f"[{steps.name}] note: {web_faces.missing_message()}", flush=True)
+        return
+    folder, size = steps.run(
+        f"web page face detector {os.path.relpath(os.path.join(root, web_faces.FOLDER))}",
+        web_faces.write_face_models,
+        root,
+    )
+    manifest.update(folder)
+    print(f"[{steps.name}]   {os.path.basename(folder)}: {size / 2**20:.1f} MiB", flush=True)
 
 
 @cli.main_guard

@@ -23,9 +23,16 @@ WHAT = "ONNX export (build.py --onnx, --web)"
 def convert_onnx(signatures, module, signature_key="serving_default"):
     """The serialized ONNX model (bytes) of one signature of ``module``: the signature's input
     and output names, a dynamic batch, weights as initializers."""
-    tf2onnx = extras.require("tf2onnx", "onnx", WHAT, error=ExportError)
+    extras.require("tf2onnx", "onnx", WHAT, error=ExportError)
     # Frozen first: tf2onnx turns captured tensors (the anti-alias kernels) into inputs.
     function = frozen_function(signature_functions(signatures, module)[signature_key])
+    return convert_function(function, f"{module} ({signature_key})")
+
+
+def convert_function(function, what):
+    """The serialized ONNX model (bytes) of a tf.function with an input signature; ``what``
+    names it in the error."""
+    tf2onnx = extras.require("tf2onnx", "onnx", WHAT, error=ExportError)
     # tf2onnx reports every graph rewrite at INFO level.
     previous = logging.getLogger("tf2onnx").level
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
@@ -35,7 +42,7 @@ def convert_onnx(signatures, module, signature_key="serving_default"):
         )
     except Exception as error:  # the converter raises many kinds
         raise ExportError(
-            f"tf2onnx could not convert {module} ({signature_key}): "
+            f"tf2onnx could not convert {what}: "
             f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}; "
             "check that tf2onnx==1.17.0 is installed (bash install.sh)"
         ) from None

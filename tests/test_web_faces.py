@@ -176,16 +176,16 @@ def test_paste_back_changes_only_the_box(page):
     assert np.abs(result.astype(int) - expected).max() <= 2
 
 
-def animate_files(page, tmp_path, crop, paste_back, frames=2):
-    """The page animates a 640x360 photo (one_face) by an 8-frame 480x320 video, chosen with
-    the file inputs, with *Crop to the face* / *Paste back* set; returns (the photo, the
-    page's message, its note)."""
+def animate_files(page, tmp_path, crop, paste_back, frames=2, scene=None, video_frames=8):
+    """The page animates a photo (``scene``; default a 640x360 one_face) by a 480x320 video of
+    ``video_frames``, chosen with the file inputs, with *Crop to the face* / *Paste back* set
+    and *frames* (0: all); returns (the photo, the page's message, its note)."""
     from selenium.webdriver.common.by import By
 
     driver, url = page
-    scene, _ = one_face()
+    scene = one_face()[0] if scene is None else scene
     imageio.imwrite(tmp_path / "photo.png", scene)
-    drifting_video(tmp_path / "drifting.mp4", frames=8)
+    drifting_video(tmp_path / "drifting.mp4", frames=video_frames)
     browser.open_page(driver, f"{url}?model=tiny-vox")
     driver.find_element(By.ID, "source").send_keys(str(tmp_path / "photo.png"))
     driver.find_element(By.ID, "driving").send_keys(str(tmp_path / "drifting.mp4"))
@@ -279,6 +279,17 @@ def test_non_square_video_is_centre_cropped_and_the_page_says_so(page, tmp_path)
 def test_paste_back_needs_the_crop(page, tmp_path):
     _, message, _ = animate_files(page, tmp_path, False, True)
     assert message.startswith("Paste back pastes the animated face into the photo: tick Crop")
+
+
+def test_paste_back_that_would_not_fit_in_memory_says_how_many_frames_fit(page, tmp_path):
+    """60 frames pasted into a 3840x2160 photo (33 MB each) would need 1.9 GB: refused before
+    any frame is animated, with the number of frames that fit in the page's 1.5 GB."""
+    scene, _ = astronaut_scene(1.0, (700, 100), shape=(2160, 3840))
+    _, message, _ = animate_files(page, tmp_path, True, True, 0, scene, video_frames=60)
+    assert message == (
+        "Paste back of 60 frames into a 3840x2160 photo needs 1.9 GB of memory: set frames "
+        "to 48 or less, or use a smaller photo."
+    )
 
 
 def test_build_web_without_the_faces_extra_says_so(tmp_path):

@@ -230,6 +230,7 @@ async function animate() {
     let count = Math.max(1, Math.floor(video.duration * fps + 1e-6));
     const limit = Number($("max-frames").value);
     if (limit > 0) count = Math.min(count, limit);
+    if (paste) checkPasteMemory(full, count);
     const size = [video.videoWidth, video.videoHeight];
     const drivingRegion = crop
       ? await drivingBox(count, (i) => videoFrame(video, fps, i, ...size, undefined, null), size)
@@ -277,6 +278,18 @@ async function animate() {
     $("animate").disabled = false;
     $("stop").disabled = true;
   }
+}
+
+// Pasted-back frames are kept at the photo's size until the video is encoded; past this a
+// tab runs out of memory (Chromium's limit per tab is about 4 GB) with no message at all.
+const PASTE_MEMORY_BYTES = 1.5 * 2 ** 30;
+
+/** A FommError when `count` frames pasted into `photo` would not fit PASTE_MEMORY_BYTES. */
+function checkPasteMemory(photo, count) {
+  const perFrame = photo.width * photo.height * 4;
+  if (perFrame * count <= PASTE_MEMORY_BYTES) return;
+  const most = Math.max(1, Math.floor(PASTE_MEMORY_BYTES / perFrame));
+  throw new FommError(`Paste back of ${count} frames into a ${photo.width}x${photo.height} photo needs ${((perFrame * count) / 2 ** 30).toFixed(1)} GB of memory: set frames to ${most} or less, or use a smaller photo.`);
 }
 
 /** The result as a WebM (MediaRecorder on a canvas, one frame per 1/fps s) and a ZIP of PNG

@@ -32,6 +32,9 @@ CHROMIUM_FLAGS = (
     "--window-size=1200,860",
 )
 
+# WebGPU in headless Chromium without a GPU: SwiftShader's Vulkan on the CPU.
+WEBGPU_FLAGS = ("--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader")
+
 
 def missing():
     """Why the browser tests cannot run here, or None."""
@@ -86,9 +89,10 @@ def serve(models=None, isolated=False):
 
 
 @contextlib.contextmanager
-def chromium(downloads=None, camera=None):
+def chromium(downloads=None, camera=None, gpu_flags=None):
     """A headless Chromium driven by chromedriver, with a fresh profile. ``camera``: a .y4m
-    file that its fake camera plays (in a loop) to getUserMedia, allowed without a prompt."""
+    file that its fake camera plays (in a loop) to getUserMedia, allowed without a prompt.
+    ``gpu_flags``: flags that replace ``--disable-gpu`` (e.g. WEBGPU_FLAGS)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -96,6 +100,9 @@ def chromium(downloads=None, camera=None):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:
+        if gpu_flags is None or flag != "--disable-gpu":
+            options.add_argument(flag)
+    for flag in gpu_flags or ():
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     if camera:
@@ -178,3 +185,30 @@ def animate_frames(driver, model, source, driving, relative, adapt_scale):
     if "error" in result:
         raise RuntimeError(result["error"])
     return np.stack([decode_png(url)[..., :3] for url in result["frames"]])
+
+
+def float32_base64(array):
+    """Little-endian float32 bytes of ``array`` in base64 (the bench pages' input format)."""
+    return base64.b64encode(np.ascontiguousarray(array, "<f4").tobytes()).decode()
+
+
+def base64_float32(text, shape):
+    return np.frombuffer(base64.b64decode(text), "<f4").reshape(shape)
+
+
+def open_bench_page(driver, url, page, name):
+    """Loads web/bench/``page`` and waits for its module to define window.``name``."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url + "bench/" + page)
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(f"return !!window.{name}"))
+
+
+def call(driver, function, *args):
+    """Awaits the page's ``function`` (e.g. ``window.webgpuBench.run``) on JSON ``args``."""
+    return driver.execute_async_script(
+        f"const done = arguments[arguments.length - 1];"
+        f"Promise.resolve({function}(...Array.from(arguments).slice(0, -1))).then(done, "
+        f"(e) => done({{error: String(e)}}));",
+        *args,
+    )

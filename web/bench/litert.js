@@ -2,25 +2,7 @@
 // CPU backend and times them; driven by benchmarks/bench_litertjs.py. Inputs and outputs
 // travel as base64 of little-endian float32.
 import {Tensor, loadAndCompile, loadLiteRt} from "../node_modules/@litertjs/core/dist/index.js";
-
-function decode(base64) {
-  return new Float32Array(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)).buffer);
-}
-
-function encode(array) {
-  const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
-}
-
-async function timed(fn) {
-  const start = performance.now();
-  const result = await fn();
-  return [result, (performance.now() - start) / 1000];
-}
+import {decode, encode, timed} from "./common.js";
 
 async function runSignature(model, name, arrays, shapes) {
   const inputs = {};

@@ -2,22 +2,10 @@
 // Web's "webgpu" or "wasm" execution provider, the same calls as fomm.js's animateFrames
 // (absolute motion, batch 1). Inputs and outputs travel as base64 of little-endian float32.
 import * as ort from "../node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
+import {decode, encode, timed} from "./common.js";
 
 ort.env.wasm.wasmPaths = new URL("../node_modules/onnxruntime-web/dist/", import.meta.url).href;
 ort.env.wasm.numThreads = self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
-
-function decode(base64) {
-  return new Float32Array(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)).buffer);
-}
-
-function encode(array) {
-  const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
-}
 
 /** What navigator.gpu offers: {adapter: description} or {reason}. */
 async function adapter() {
@@ -47,14 +35,9 @@ async function run({model, ep, repeats, source, driving}) {
   }
   const report = {load_s: (performance.now() - start) / 1000};
   const image = (data) => new ort.Tensor("float32", decode(data), [1, 256, 256, 3]);
-  const time = async (fn) => {
-    const t = performance.now();
-    const result = await fn();
-    return [result, (performance.now() - t) / 1000];
-  };
   const kpSource = await sessions.kp_detector.run({image: image(source)});
-  const [kpDriving, kpS] = await time(() => sessions.kp_detector.run({image: image(driving)}));
-  const [encoded, encodeS] = await time(() =>
+  const [kpDriving, kpS] = await timed(() => sessions.kp_detector.run({image: image(driving)}));
+  const [encoded, encodeS] = await timed(() =>
     sessions.encode_source.run({source_image: image(source)}));
   const feeds = {
     source_features: encoded.source_features,
@@ -67,7 +50,7 @@ async function run({model, ep, repeats, source, driving}) {
   const times = [];
   let out;
   for (let i = 0; i < repeats; i++) {
-    const [result, s] = await time(() => sessions.animate_encoded.run(feeds));
+    const [result, s] = await timed(() => sessions.animate_encoded.run(feeds));
     out = result;
     times.push(s);
   }

@@ -3,8 +3,8 @@ headless Chromium: seconds per frame of the generator's ``animate_encoded`` (bat
 the keypoint detector, against LiteRT Python (ai_edge_litert) on the same files. Needs no
 download.
 
-    python build.py --checkpoint ... --static_batch 1 --quantize dynamic
-    python benchmarks/bench_litertjs.py tflite/NAME [--repeats 2]
+    python build.py --model NAME --static_batch 1 --quantize dynamic
+    python benchmarks/bench_litertjs.py tflite/NAME-dynamic [--reference DIR] [--repeats 2]
 
 MODELS is a build.py TF Lite folder (kp_detector.tflite, generator.tflite with the
 ``encode_source`` and ``animate_encoded`` signatures). The inputs are the example source and
@@ -12,7 +12,8 @@ the first frame of the example video, their keypoints from LiteRT Python. The pa
 (web/bench/litert.html) runs once with one WebAssembly thread (a plain static server) and once
 cross-origin isolated (COOP/COEP headers) with one thread per core; each timing is the best of
 ``--repeats``. The browser's prediction is compared with LiteRT Python's (PSNR on 0..1, max abs
-difference). A model LiteRT.js refuses prints what it said.
+difference), and with ``--reference`` (a float32 build of the same weights) with its float32
+prediction. A model LiteRT.js refuses prints what it said (it needs static shapes).
 """
 
 import argparse

@@ -1,6 +1,7 @@
 // window.webgpuBench: the page's web models (build.py --web, models/NAME/) on ONNX Runtime
-// Web's "webgpu" or "wasm" execution provider, the same calls as fomm.js's animateFrames
-// (absolute motion, batch 1). Inputs and outputs travel as base64 of little-endian float32.
+// Web's "webgpu" or "wasm" execution provider: keypoints, encode_source and animate_encoded
+// of one frame (batch 1, absolute motion: process_kp is left out). Inputs and outputs travel
+// as base64 of little-endian float32.
 import * as ort from "../node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
 import {decode, encode, timed} from "./common.js";
 
@@ -56,7 +57,6 @@ async function run({model, ep, repeats, source, driving}) {
   }
   Object.assign(report, {kp_detector_s: kpS, encode_source_s: encodeS, animate_encoded_s: times});
   report.prediction = encode(await out.prediction.getData());
-  report.kp_value = encode(await kpDriving.value.getData());
   for (const session of Object.values(sessions)) await session.release();
   return report;
 }

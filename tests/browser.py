@@ -115,11 +115,18 @@ def chromium(downloads=None):
 
 
 def open_page(driver, url):
-    """Loads the page and waits for its module to define window.fomm."""
+    """Loads the page and waits for its module to define window.fomm, after isolate.js's
+    service worker has isolated the page (a first visit reloads once) or given up."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(url)
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return !!window.fomm"))
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return !!window.fomm && window.fommIsolation !== 'pending'"
+            " && document.readyState === 'complete'"
+        )
+    )
 
 
 def wait_for_text(driver, element_id, text, timeout=30):

@@ -124,6 +124,25 @@ def test_demo_frames_match_the_python_pipeline(page, case):
 
 
 @pytest.mark.slow
+def test_a_plain_static_server_gets_one_thread_per_core(page):
+    """browser.serve is http.server without COOP/COEP headers: isolate.js's service worker
+    isolates the page, and ONNX Runtime Web runs one WebAssembly thread per core (what it
+    reports after a model ran); ?threads=1 asks for one."""
+    driver, url = page
+    frame = np.full((1, 256, 256, 3), 128, np.uint8)
+    cores = driver.execute_script("return navigator.hardwareConcurrency")
+    for query, threads in (("", cores), ("?threads=1", 1)):
+        browser.open_page(driver, url + query)
+        isolation = driver.execute_script("return [self.crossOriginIsolated, window.fommIsolation]")
+        assert isolation == [True, "isolated"]
+        animate(driver, "tiny-vox", frame[0], frame, "abs")
+        assert driver.execute_script("return window.fomm.threads()") == threads
+        footer = driver.execute_script("return document.getElementById('runtime').textContent")
+        assert footer.endswith(f"{threads} thread{'s' if threads > 1 else ''}"), footer
+    browser.open_page(driver, url)
+
+
+@pytest.mark.slow
 def test_model_not_built_for_the_web_says_so(page):
     driver, _ = page
     ref = reference("tiny-vox")

@@ -153,6 +153,12 @@ def decode_png(url):
     return np.asarray(imageio.imread(io.BytesIO(base64.b64decode(data)), format="png"))
 
 
+def psnr(frames, reference):
+    """PSNR in dB of uint8 frames against uint8 reference frames (inf when equal)."""
+    mse = np.mean((np.asarray(frames, np.float64) - reference) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
+
+
 def animate_frames(driver, model, source, driving, relative, adapt_scale):
     """window.fomm.animateFrames on uint8 frames; returns uint8 [N, H, W, 3], or raises
     RuntimeError with the page's message."""

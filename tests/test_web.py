@@ -43,10 +43,11 @@ def browser_or_skip():
 
 @pytest.fixture(scope="module")
 def web_models(tmp_path_factory):
-    """build.py --web output for both tiny models (web/models/ of a fresh folder)."""
+    """build.py --web and --web_int8 output for both tiny models (web/models/ of a fresh
+    folder)."""
     root = tmp_path_factory.mktemp("web-build")
     for case in CASES:
-        build(case, root, "--nolite", "--web", "--web_models", str(root / "models"))
+        build(case, root, "--nolite", "--web", "--web_int8", "--web_models", str(root / "models"))
     return root / "models"
 
 
@@ -121,6 +122,20 @@ def test_demo_frames_match_the_python_pipeline(page, case):
     assert frames.shape == expected.shape == (8, 256, 256, 3)
     diff = np.abs(frames.astype(int) - expected).max()
     assert diff <= 1, f"{case}: {diff} levels off"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_int8_frames_are_within_35_db_of_float32(page, case):
+    """--web_int8 in the page: the reference inputs, relative motion and adapted scale, give
+    frames at 35 dB PSNR or more against the float32 model's frames."""
+    driver, _ = page
+    ref = reference(case)
+    inputs = ref["source_uint8"], ref["driving_uint8"], "rel_adapt"
+    float32 = animate(driver, case, *inputs)
+    int8 = animate(driver, f"{case}-int8", *inputs)
+    assert int8.shape == float32.shape
+    assert 35 <= browser.psnr(int8, float32) < float("inf")
 
 
 @pytest.mark.slow
@@ -317,10 +332,12 @@ def test_build_web_writes_what_the_page_reads(web_models):
     import onnxruntime
 
     index = json.loads((web_models / "index.json").read_text())
-    assert [m["name"] for m in index["models"]] == sorted(CASES)
-    for case in CASES:
+    names = sorted([*CASES, *(f"{case}-int8" for case in CASES)])
+    assert [m["name"] for m in index["models"]] == names
+    for case in names:
         meta = json.loads((web_models / case / "model.json").read_text())
-        assert meta["format"] == "fomm-web-1" and meta["weights"] == "float32"
+        weights = "int8" if case.endswith("-int8") else "float32"
+        assert meta["format"] == "fomm-web-1" and meta["weights"] == weights
         assert meta["frame_shape"] == [256, 256, 3] and meta["num_kp"] == 10 and meta["jacobian"]
         assert sorted(os.listdir(web_models / case)) == sorted(
             [*meta["files"].values(), "model.json", "manifest.json"]
@@ -331,6 +348,34 @@ def test_build_web_writes_what_the_page_reads(web_models):
             assert sorted(o.name for o in session.get_outputs()) == sorted(entry["outputs"]), role
         assert meta["models"]["kp_detector"]["inputs"] == ["image"]
     assert not [n for n in os.listdir(web_models) if ".tmp-" in n or ".old-" in n]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_int8_quantizes_only_the_generators_heavy_convolutions(web_models, case):
+    """--web_int8: the keypoint detector, process_kp and the source encoder are the float32
+    files; in the per-frame generator exactly the bottleneck and up-block convolutions but the
+    first bottleneck one (modules/export/quantize.py's layers) run as int8 ConvInteger."""
+    import re
+
+    import onnx
+    from modules.export.quantize import FLOAT32_LAYERS, QUANTIZED_LAYERS
+
+    meta = json.loads((web_models / case / "model.json").read_text())
+    for role, file in meta["files"].items():
+        float32 = (web_models / case / file).read_bytes()
+        int8 = (web_models / f"{case}-int8" / file).read_bytes()
+        assert (int8 == float32) == (role != "animate_encoded"), role
+    graph = onnx.load(str(web_models / f"{case}-int8" / meta["files"]["animate_encoded"])).graph
+    int8 = sorted(n.input[1] for n in graph.node if n.op_type == "ConvInteger")
+    wanted = sorted(
+        f"{n.input[1]}_quantized"
+        for n in onnx.load(str(web_models / case / meta["files"]["animate_encoded"])).graph.node
+        if n.op_type == "Conv"
+        and re.search(QUANTIZED_LAYERS, n.input[1])
+        and not re.search(FLOAT32_LAYERS, n.input[1])
+    )
+    assert wanted and int8 == wanted
 
 
 @pytest.mark.slow

@@ -158,6 +158,23 @@ def test_a_plain_static_server_gets_one_thread_per_core(page):
 
 
 @pytest.mark.slow
+def test_a_server_with_the_headers_needs_no_service_worker(web_models):
+    """With COOP/COEP from the server the page is isolated as it loads, and isolate.js
+    registers nothing."""
+    browser_or_skip()
+    with browser.serve(web_models, isolated=True) as url, browser.chromium() as driver:
+        browser.open_page(driver, url)
+        isolation = driver.execute_script("return [self.crossOriginIsolated, window.fommIsolation]")
+        assert isolation == [True, "isolated"]
+        registrations = driver.execute_async_script(
+            "navigator.serviceWorker.getRegistrations().then((r) => arguments[0](r.length))"
+        )
+        assert registrations == 0
+        cores = driver.execute_script("return navigator.hardwareConcurrency")
+        assert driver.execute_script("return window.fomm.threads()") == cores
+
+
+@pytest.mark.slow
 def test_model_not_built_for_the_web_says_so(page):
     driver, _ = page
     ref = reference("tiny-vox")

@@ -371,12 +371,13 @@ def test_build_web_writes_what_the_page_reads(web_models):
 @pytest.mark.parametrize("case", CASES)
 def test_int8_quantizes_only_the_generators_heavy_convolutions(web_models, case):
     """--web_int8: the keypoint detector, process_kp and the source encoder are the float32
-    files; in the per-frame generator exactly the bottleneck and up-block convolutions but the
-    first bottleneck one (modules/export/quantize.py's layers) run as int8 ConvInteger."""
+    files; in the per-frame generator exactly the bottleneck convolutions but the first
+    run as int8 ConvInteger."""
     import re
 
     import onnx
-    from modules.export.quantize import FLOAT32_LAYERS, QUANTIZED_LAYERS
+    from modules.export.quantize import FLOAT32_LAYERS
+    from modules.export.web import INT8_LAYERS
 
     meta = json.loads((web_models / case / "model.json").read_text())
     for role, file in meta["files"].items():
@@ -389,7 +390,7 @@ def test_int8_quantizes_only_the_generators_heavy_convolutions(web_models, case)
         f"{n.input[1]}_quantized"
         for n in onnx.load(str(web_models / case / meta["files"]["animate_encoded"])).graph.node
         if n.op_type == "Conv"
-        and re.search(QUANTIZED_LAYERS, n.input[1])
+        and re.search(INT8_LAYERS, n.input[1])
         and not re.search(FLOAT32_LAYERS, n.input[1])
     )
     assert wanted and int8 == wanted

@@ -1,21 +1,24 @@
 """Speed of the web page (web/index.html, ONNX Runtime Web on WebAssembly) in headless
 Chromium: seconds per frame of ``window.fomm.animateFrames`` for the tiny test model and the
-full-size vox model with float32 and float16 weights. Needs no download.
+full-size vox model with float32, float16 and int8 (--web_int8) weights, and the peak memory
+of the full-size build. Needs no download.
 
     python benchmarks/bench_web.py [--frames 8] [--workdir DIR]
 
-The vox model has benchmarks/bench.py's random weights (calibrated batch-norm statistics).
-Each model runs with one WebAssembly thread (what a plain static server such as
-``python -m http.server`` gives) and with one thread per core (a cross-origin isolated page,
-which the server makes with COOP/COEP headers). A first call loads the model and is not timed;
-then the example video's first N frames (batches of 4) are animated twice and the faster run
-counts. Prints a markdown table; README.md (Web page) records it with the machine.
+The vox model has benchmarks/bench.py's random weights (calibrated batch-norm statistics),
+written as a checkpoint (needs torch) that ``build.py --nolite --web --web_float16
+--web_int8`` builds in a child process, whose peak resident memory is reported. Each model
+runs with one WebAssembly thread (``?threads=1``) and with one thread per core (the page is
+cross-origin isolated: on this plain static server, by its service worker). A first call
+loads the model and is not timed; then the example video's first N frames (batches of 4) are
+animated twice and the faster run counts. Prints a markdown table; docs/web.md records it
+with the machine.
 """
 
 import argparse
-import gc
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,33 +30,53 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import browser  # noqa: E402
 
-from modules.app.cli import import_tensorflow, quiet  # noqa: E402
-
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
+MODELS = ("tiny-vox", "tiny-vox-int8", "vox", "vox-float16", "vox-int8")
+WEB = ("--nolite", "--web", "--web_float16", "--web_int8")
 
 
-def build(models):
-    """Web models tiny-vox, vox and vox-float16 in ``models`` (kept when already there)."""
-    import bench
-
-    from modules import load_model
-    from modules.export import web
-
-    wanted = {"tiny-vox": None, "vox": False, "vox-float16": True}
-    if all(os.path.exists(os.path.join(models, n, "model.json")) for n in wanted):
-        return
-    import_tensorflow()
-    with quiet():
-        tiny = load_model(
-            os.path.join(TINY, "config.yaml"), os.path.join(TINY, "tiny-vox-cpk.pth.tar")
+def checkpoint(workdir):
+    """bench.py's random vox weights as a checkpoint in ``workdir`` (made in a child process,
+    so that this one stays without TensorFlow)."""
+    path = os.path.join(workdir, "vox-random.pth.tar")
+    if not os.path.isfile(path):
+        code = (
+            "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+            "from modules.app.cli import import_tensorflow, quiet\n"
+            "import_tensorflow()\n"
+            "import process, random_model\n"
+            "with quiet():\n"
+            "    random_model.workdir_model(sys.argv[3])\n"
+            "    sys.exit(0 if process.write_checkpoint(sys.argv[3]) else 'needs torch')\n"
         )
-        web.write_web_models(tiny, models, "tiny-vox")
-        del tiny
-        print("building the full-size vox web models (a few minutes) ...", flush=True)
-        vox = bench.random_model()
-        web.write_web_models(vox, models, "vox", ("float32", "float16"))
-    del vox
-    gc.collect()
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run([sys.executable, "-c", code, ROOT, here, workdir], check=True)
+    return path
+
+
+def build_py(*argv):
+    """Runs build.py; returns its peak resident memory in bytes (its own, from wait4)."""
+    child = subprocess.Popen([sys.executable, os.path.join(ROOT, "build.py"), *argv], cwd=ROOT)
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"build.py {' '.join(argv)} failed")
+    return usage.ru_maxrss * 1024  # KiB on Linux
+
+
+def build(workdir, models):
+    """The web models of MODELS in ``models`` (kept when already there); returns the peak
+    memory of the full-size build in bytes, or None when nothing was built."""
+    if all(os.path.exists(os.path.join(models, n, "model.json")) for n in MODELS):
+        return None
+    out = ["--saved_models", os.path.join(workdir, "saved_models"), "--web_models", models]
+    build_py("--model", "tiny-vox", "--config", os.path.join(TINY, "config.yaml"),
+             "--checkpoint", os.path.join(TINY, "tiny-vox-cpk.pth.tar"), "--nolite", "--web",
+             "--web_int8", *out)  # fmt: skip
+    print("building the full-size vox web models (a few minutes) ...", flush=True)
+    return build_py(
+        "--model", "vox", "--config", os.path.join(ROOT, "config", "vox-256.yaml"),
+        "--checkpoint", checkpoint(workdir), *WEB, *out,
+    )  # fmt: skip
 
 
 def frames(count):
@@ -79,13 +102,6 @@ def measure(driver, name, source, driving, repeats):
     return load, best / len(driving), frames
 
 
-def psnr(frames, reference):
-    import numpy as np
-
-    mse = np.mean((frames.astype(np.float64) - reference) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=8, help="driving frames per run (default 8)")
@@ -98,46 +114,56 @@ def main():
     if reason:
         sys.exit(f"bench_web.py needs the browser: {reason}")
     with tempfile.TemporaryDirectory() as tmp:
-        models = os.path.join(args.workdir or tmp, "models")
-        build(models)
+        workdir = args.workdir or tmp
+        models = os.path.join(workdir, "models")
+        peak = build(workdir, models)
         source, driving = frames(args.frames)
         rows, results = [], {}
-        for name in ("tiny-vox", "vox", "vox-float16"):
+        for name in MODELS:
             size = sum(
                 os.path.getsize(os.path.join(models, name, f))
                 for f in os.listdir(os.path.join(models, name))
             )
             row = [name, f"{size / 2**20:.0f}" if size > 2**20 * 10 else f"{size / 2**20:.1f}"]
-            for isolated in (False, True):
-                with browser.serve(models, isolated=isolated) as url, browser.chromium() as driver:
-                    browser.open_page(driver, url)
+            with browser.serve(models) as url, browser.chromium() as driver:
+                for query in ("?threads=1", ""):
+                    browser.open_page(driver, url + query)
                     version = driver.capabilities.get("browserVersion")
                     ort = driver.execute_script("return window.fomm.ort.env.versions.web")
-                    threads = driver.execute_script(
-                        "return self.crossOriginIsolated ? navigator.hardwareConcurrency : 1"
-                    )
                     load, per_frame, results[name] = measure(
                         driver, name, source, driving, args.repeats
                     )
+                    threads = driver.execute_script("return window.fomm.threads()")
                     row += [f"{per_frame:.3f}", f"{load:.1f}"]
                     print(
                         f"{name}: {threads} thread(s): {per_frame:.3f} s/frame, load {load:.1f} s",
                         flush=True,
                     )
             rows.append(row)
-    float16 = psnr(results["vox-float16"], results["vox"])
     print()
     print(
         f"{platform.machine()}, {os.cpu_count()} cores, headless Chromium {version}, "
-        f"onnxruntime-web {ort}, {args.frames} frames, batch 4"
+        f"onnxruntime-web {ort}, {args.frames} frames, batch 4, load average "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end"
     )
     print()
-    print("| model | size MiB | s/frame, 1 thread | load s | s/frame, 1 thread per core | load s |")
+    print(
+        "| model | size MiB | s/frame, 1 thread | load s "
+        f"| s/frame, {os.cpu_count()} threads | load s |"
+    )
     print("|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print()
-    print(f"vox-float16 frames against vox (float32 weights) frames: PSNR {float16:.1f} dB")
+    for name, reference in (
+        ("tiny-vox-int8", "tiny-vox"),
+        ("vox-float16", "vox"),
+        ("vox-int8", "vox"),
+    ):
+        quality = browser.psnr(results[name], results[reference])
+        print(f"{name} frames against {reference} frames: PSNR {quality:.1f} dB")
+    if peak:
+        print(f"peak memory of build.py {' '.join(WEB)} (full-size vox): {peak / 2**30:.1f} GiB")
 
 
 if __name__ == "__main__":

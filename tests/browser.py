@@ -127,11 +127,18 @@ def chromium(downloads=None, camera=None, gpu_flags=None):
 
 
 def open_page(driver, url):
-    """Loads the page and waits for its module to define window.fomm."""
+    """Loads the page and waits for its module to define window.fomm, after isolate.js's
+    service worker has isolated the page (a first visit reloads once) or given up."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(url)
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return !!window.fomm"))
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return !!window.fomm && window.fommIsolation !== 'pending'"
+            " && document.readyState === 'complete'"
+        )
+    )
 
 
 def wait_for_text(driver, element_id, text, timeout=30):
@@ -164,6 +171,12 @@ def canvas_pixels(driver, element_id):
         "return document.getElementById(arguments[0]).toDataURL('image/png')", element_id
     )
     return decode_png(url)[..., :3]
+
+
+def psnr(frames, reference):
+    """PSNR in dB of uint8 frames against uint8 reference frames (inf when equal)."""
+    mse = np.mean((np.asarray(frames, np.float64) - reference) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
 
 
 def animate_frames(driver, model, source, driving, relative, adapt_scale):

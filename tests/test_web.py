@@ -43,10 +43,11 @@ def browser_or_skip():
 
 @pytest.fixture(scope="module")
 def web_models(tmp_path_factory):
-    """build.py --web output for both tiny models (web/models/ of a fresh folder)."""
+    """build.py --web and --web_int8 output for both tiny models (web/models/ of a fresh
+    folder)."""
     root = tmp_path_factory.mktemp("web-build")
     for case in CASES:
-        build(case, root, "--nolite", "--web", "--web_models", str(root / "models"))
+        build(case, root, "--nolite", "--web", "--web_int8", "--web_models", str(root / "models"))
     return root / "models"
 
 
@@ -121,6 +122,56 @@ def test_demo_frames_match_the_python_pipeline(page, case):
     assert frames.shape == expected.shape == (8, 256, 256, 3)
     diff = np.abs(frames.astype(int) - expected).max()
     assert diff <= 1, f"{case}: {diff} levels off"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_int8_frames_are_within_35_db_of_float32(page, case):
+    """--web_int8 in the page: the reference inputs, relative motion and adapted scale, give
+    frames at 35 dB PSNR or more against the float32 model's frames."""
+    driver, _ = page
+    ref = reference(case)
+    inputs = ref["source_uint8"], ref["driving_uint8"], "rel_adapt"
+    float32 = animate(driver, case, *inputs)
+    int8 = animate(driver, f"{case}-int8", *inputs)
+    assert int8.shape == float32.shape
+    assert 35 <= browser.psnr(int8, float32) < float("inf")
+
+
+@pytest.mark.slow
+def test_a_plain_static_server_gets_one_thread_per_core(page):
+    """browser.serve is http.server without COOP/COEP headers: isolate.js's service worker
+    isolates the page, and ONNX Runtime Web runs one WebAssembly thread per core (what it
+    reports after a model ran); ?threads=1 asks for one."""
+    driver, url = page
+    frame = np.full((1, 256, 256, 3), 128, np.uint8)
+    cores = driver.execute_script("return navigator.hardwareConcurrency")
+    for query, threads in (("", cores), ("?threads=1", 1)):
+        browser.open_page(driver, url + query)
+        isolation = driver.execute_script("return [self.crossOriginIsolated, window.fommIsolation]")
+        assert isolation == [True, "isolated"]
+        animate(driver, "tiny-vox", frame[0], frame, "abs")
+        assert driver.execute_script("return window.fomm.threads()") == threads
+        footer = driver.execute_script("return document.getElementById('runtime').textContent")
+        assert footer.endswith(f"{threads} thread{'s' if threads > 1 else ''}"), footer
+    browser.open_page(driver, url)
+
+
+@pytest.mark.slow
+def test_a_server_with_the_headers_needs_no_service_worker(web_models):
+    """With COOP/COEP from the server the page is isolated as it loads, and isolate.js
+    registers nothing."""
+    browser_or_skip()
+    with browser.serve(web_models, isolated=True) as url, browser.chromium() as driver:
+        browser.open_page(driver, url)
+        isolation = driver.execute_script("return [self.crossOriginIsolated, window.fommIsolation]")
+        assert isolation == [True, "isolated"]
+        registrations = driver.execute_async_script(
+            "navigator.serviceWorker.getRegistrations().then((r) => arguments[0](r.length))"
+        )
+        assert registrations == 0
+        cores = driver.execute_script("return navigator.hardwareConcurrency")
+        assert driver.execute_script("return window.fomm.threads()") == cores
 
 
 @pytest.mark.slow
@@ -353,10 +404,12 @@ def test_build_web_writes_what_the_page_reads(web_models):
     import onnxruntime
 
     index = json.loads((web_models / "index.json").read_text())
-    assert [m["name"] for m in index["models"]] == sorted(CASES)
-    for case in CASES:
+    names = sorted([*CASES, *(f"{case}-int8" for case in CASES)])
+    assert [m["name"] for m in index["models"]] == names
+    for case in names:
         meta = json.loads((web_models / case / "model.json").read_text())
-        assert meta["format"] == "fomm-web-1" and meta["weights"] == "float32"
+        weights = "int8" if case.endswith("-int8") else "float32"
+        assert meta["format"] == "fomm-web-1" and meta["weights"] == weights
         assert meta["frame_shape"] == [256, 256, 3] and meta["num_kp"] == 10 and meta["jacobian"]
         assert sorted(os.listdir(web_models / case)) == sorted(
             [*meta["files"].values(), "model.json", "manifest.json"]
@@ -367,6 +420,35 @@ def test_build_web_writes_what_the_page_reads(web_models):
             assert sorted(o.name for o in session.get_outputs()) == sorted(entry["outputs"]), role
         assert meta["models"]["kp_detector"]["inputs"] == ["image"]
     assert not [n for n in os.listdir(web_models) if ".tmp-" in n or ".old-" in n]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_int8_quantizes_only_the_generators_heavy_convolutions(web_models, case):
+    """--web_int8: the keypoint detector, process_kp and the source encoder are the float32
+    files; in the per-frame generator exactly the bottleneck convolutions but the first
+    run as int8 ConvInteger."""
+    import re
+
+    import onnx
+    from modules.export.quantize import FLOAT32_LAYERS
+    from modules.export.web import INT8_LAYERS
+
+    meta = json.loads((web_models / case / "model.json").read_text())
+    for role, file in meta["files"].items():
+        float32 = (web_models / case / file).read_bytes()
+        int8 = (web_models / f"{case}-int8" / file).read_bytes()
+        assert (int8 == float32) == (role != "animate_encoded"), role
+    graph = onnx.load(str(web_models / f"{case}-int8" / meta["files"]["animate_encoded"])).graph
+    int8 = sorted(n.input[1] for n in graph.node if n.op_type == "ConvInteger")
+    wanted = sorted(
+        f"{n.input[1]}_quantized"
+        for n in onnx.load(str(web_models / case / meta["files"]["animate_encoded"])).graph.node
+        if n.op_type == "Conv"
+        and re.search(INT8_LAYERS, n.input[1])
+        and not re.search(FLOAT32_LAYERS, n.input[1])
+    )
+    assert wanted and int8 == wanted
 
 
 @pytest.mark.slow

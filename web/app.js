@@ -1,7 +1,7 @@
 // The page a person uses: pick a model, a source image and a driving video, animate, watch
 // source | driving | result, download the result as WebM or PNG frames.
 
-import { BATCH_SIZE, FommError, listModels, loadModel, startAnimation } from "./fomm.js";
+import { BATCH_SIZE, FommError, listModels, loadModel, startAnimation, threads } from "./fomm.js";
 import { drivingBox, framingNote, pasteBack, sourceBox } from "./faces.js";
 import { centreSquare } from "./frame.js";
 import { zip } from "./zip.js";
@@ -415,3 +415,6 @@ $("example").addEventListener("click", useExample);
 $("animate").addEventListener("click", animate);
 $("stop").addEventListener("click", () => (state.stop = true));
 fillModels().catch((error) => showMessage(`Could not list the models: ${error.message}`));
+// The footer says how many WebAssembly threads run the models, and why only one (isolate.js).
+const why = window.fommIsolation && window.fommIsolation.startsWith("unavailable") ? ` (${window.fommIsolation.slice(13)})` : "";
+$("runtime").textContent = `ONNX Runtime Web, WebAssembly, ${threads()} thread${threads() === 1 ? "" : "s"}${why}`;

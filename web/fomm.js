@@ -9,9 +9,27 @@
 import * as ort from "./node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 
 ort.env.wasm.wasmPaths = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url).href;
-// Threads need a cross-origin isolated page (SharedArrayBuffer); a plain static server gives
-// none, and ORT then falls back to one thread by itself.
-ort.env.wasm.numThreads = self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
+// Threads need a cross-origin isolated page (SharedArrayBuffer): the server's COOP/COEP
+// headers, else isolate.js's service worker; without it ORT runs on one thread. The page's
+// ?threads=N asks for fewer threads than cores (1: no worker threads).
+ort.env.wasm.numThreads = self.crossOriginIsolated ? wantedThreads() : 1;
+
+function wantedThreads() {
+  const cores = navigator.hardwareConcurrency || 1;
+  const asked = new URLSearchParams(location.search).get("threads");
+  if (asked === null) return cores;
+  if (!/^[1-9][0-9]*$/.test(asked)) {
+    console.warn(`?threads=${asked} is not a positive whole number; using ${cores} (one per core)`);
+    return cores;
+  }
+  return Math.min(Number(asked), cores);
+}
+
+/** WebAssembly threads the models run on: after the first model loads, what ORT really
+ * started (it drops to 1 by itself where threads cannot run). */
+export function threads() {
+  return ort.env.wasm.numThreads;
+}
 
 // What the page reads from model.json; a folder without it was not built with --web.
 export const MODEL_FORMAT = "fomm-web-1";
@@ -334,4 +352,4 @@ export async function animateFrames(model, sourcePng, drivingPngs, options = {})
   return results;
 }
 
-window.fomm = { animateFrames, listModels, loadModel, ort };
+window.fomm = { animateFrames, listModels, loadModel, ort, threads };

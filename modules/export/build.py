@@ -101,6 +101,12 @@ def parse(argv, prog="build.py"):
         action="store_true",
         help="also write the web page's models with float16 weights to web/models/NAME-float16/",
     )
+    parser.add_argument(
+        "--web_int8",
+        action="store_true",
+        help="also write the web page's models with int8 generator convolutions to "
+        "web/models/NAME-int8/",
+    )
     # Output folders: flag -> (default, what goes there).
     for flag, default, what in output_folders():
         parser.add_argument(
@@ -131,13 +137,13 @@ def parse(argv, prog="build.py"):
         raise UsageError(
             "--precision bfloat16 makes SavedModels; it does not go with --onnx or --tfjs"
         )
-    if args.precision != "float32" and (args.web or args.web_float16):
+    if args.precision != "float32" and (args.web or args.web_float16 or args.web_int8):
         raise UsageError("--precision bfloat16 makes SavedModels; it does not go with --web")
     if args.tfjs:
         from .tfjs import converter_python
 
         converter_python()  # before any model loads: says how to install the converter
-    if args.module and (args.web or args.web_float16):
+    if args.module and (args.web or args.web_float16 or args.web_int8):
         raise UsageError("the web page needs all three models; --web does not go with --module")
     return args
 
@@ -192,10 +198,12 @@ def check(args, found):
         load_config(config)
         check_checkpoint_file(checkpoint)
     # The onnx extra's packages, before hours of building find them missing.
-    if args.onnx or args.web or args.web_float16:
+    if args.onnx or args.web or args.web_float16 or args.web_int8:
         extras.check("tf2onnx", "onnx", "ONNX export (build.py --onnx, --web)")
-    if args.web or args.web_float16:
+    if args.web or args.web_float16 or args.web_int8:
         extras.check("onnx", "onnx", "the web page's models (build.py --web)")
+    if args.web_int8:
+        extras.check("onnxruntime", "onnx", "build.py --web_int8")
     for flag, _, _ in output_folders():
         folder = getattr(args, flag)
         cli.check_folder(folder, f"--{flag} {folder}")
@@ -307,7 +315,7 @@ def build(args, name, config, checkpoint):
         )
         stems = [stem for module in modules for stem in signature_stems(module).values()]
         manifest.update(tfjs_dir(args.tfjs_dir, name), stems)
-    weights = ["float32"] * args.web + ["float16"] * args.web_float16
+    weights = ["float32"] * args.web + ["float16"] * args.web_float16 + ["int8"] * args.web_int8
     if weights:
         build_web(steps, model, args.web_models, name, weights)
     if not (args.nolite or precision):

@@ -7,6 +7,7 @@ keep the signature names, and every batch dimension stays dynamic.
 """
 
 import logging
+import os
 
 from .. import extras
 from ..errors import ExportError
@@ -18,6 +19,8 @@ from .savedmodel import frozen_function, signature_functions
 OPSET = 17
 # The feature that a missing tf2onnx stops, as its error names it.
 WHAT = "ONNX export (build.py --onnx, --web)"
+# tf2onnx's environment switch for rolling back failing optimizer passes (tf2onnx.constants).
+CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
 
 
 def convert_onnx(signatures, module, signature_key="serving_default"):
@@ -36,6 +39,12 @@ def convert_function(function, what):
     # tf2onnx reports every graph rewrite at INFO level.
     previous = logging.getLogger("tf2onnx").level
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    # By default tf2onnx deep-copies the whole graph before each of its optimizer passes (to
+    # roll a failing pass back), and the copies, held in reference cycles, pile up until the
+    # garbage collector runs: the full-size generator's conversion peaks at 11 GB with them,
+    # 7 GB without. Without the copies a failing pass fails the conversion (one line, below).
+    catch_errors = os.environ.get(CATCH_ERRORS)
+    os.environ[CATCH_ERRORS] = "FALSE"
     try:
         proto, _ = tf2onnx.convert.from_function(
             function, input_signature=function.input_signature, opset=OPSET
@@ -48,6 +57,10 @@ def convert_function(function, what):
         ) from None
     finally:
         logging.getLogger("tf2onnx").setLevel(previous)
+        if catch_errors is None:
+            os.environ.pop(CATCH_ERRORS, None)
+        else:
+            os.environ[CATCH_ERRORS] = catch_errors
     return proto.SerializeToString()
 
 

@@ -10,6 +10,8 @@ of keypoints, whether the model has jacobians and which file holds which model.
 With float16 weights (``NAME-float16/``) the generator's weights are stored as float16 and
 cast back to float32 when the model loads: half the download, float32 compute (as TF Lite's
 float16 mode). The keypoint detector stays float32, as in the quantized TF Lite builds.
+With int8 (``NAME-int8/``) the per-frame generator's heavy convolutions run in int8
+(``int8_convolutions``); the rest stays float32.
 """
 
 import json
@@ -80,6 +82,50 @@ def float16_weights(model_bytes):
     return model.SerializeToString()
 
 
+# --web_int8's layers: the generator's bottleneck convolutions but the first (whose rounding
+# every later block carries, modules/export/quantize.py). TF Lite's selective int8 also takes
+# the up blocks; here they would bring the full-size vox model's frames from 35.8 to 34.4 dB.
+INT8_LAYERS = r"(^|/)bottleneck\."
+
+
+def int8_convolutions(model_bytes):
+    """--web_int8: the per-frame generator's INT8_LAYERS as ONNX Runtime's dynamic int8
+    convolutions (ConvInteger): uint8 weights, activations quantized to uint8 on the fly from
+    each batch's own range, so nothing is calibrated. Everything else (keypoints, jacobians,
+    the dense motion network and the sampling grids, the up blocks, the final convolution)
+    stays float32."""
+    import re
+    import tempfile
+
+    onnx = _onnx()
+    quantization = extras.require(
+        "onnxruntime.quantization", "onnx", "build.py --web_int8", "onnxruntime", ExportError
+    )
+    from .quantize import FLOAT32_LAYERS
+
+    model = onnx.load_from_string(model_bytes)
+    nodes = [
+        node.name
+        for node in model.graph.node
+        if node.op_type == "Conv"
+        and re.search(INT8_LAYERS, node.input[1])
+        and not re.search(FLOAT32_LAYERS, node.input[1])
+    ]
+    if not nodes:
+        raise ExportError("--web_int8: the generator has no bottleneck convolution")
+    with tempfile.TemporaryDirectory(prefix="fomm-int8-") as tmp:
+        path = os.path.join(tmp, "int8.onnx")
+        quantization.quantize_dynamic(
+            model,
+            path,
+            op_types_to_quantize=["Conv"],
+            nodes_to_quantize=nodes,
+            weight_type=quantization.QuantType.QUInt8,
+        )
+        with open(path, "rb") as f:
+            return f.read()
+
+
 def io_names(model_bytes):
     """(input names, output names) of a serialized ONNX model, without initializers."""
     graph = _onnx().load_from_string(model_bytes).graph
@@ -100,14 +146,16 @@ def onnx_models(model):
     }
 
 
-def web_files(config, onnx, float16=False):
+def web_files(config, onnx, weights="float32"):
     """(file name, bytes or text) of every file of a web model, model.json last; ``onnx``
-    is ``onnx_models``'s result."""
+    is ``onnx_models``'s result; ``weights``: float32, float16 or int8."""
     files, description = [], {}
     for role, (module, _, file) in WEB_FILES.items():
         data = onnx[role]
-        if float16 and module in QUANTIZED_MODULES:
+        if weights == "float16" and module in QUANTIZED_MODULES:
             data = float16_weights(data)
+        if weights == "int8" and role == "animate_encoded":  # encode_source runs once
+            data = int8_convolutions(data)
         inputs, outputs = io_names(data)
         description[role] = {"file": file, "inputs": inputs, "outputs": outputs}
         files.append((file, data))
@@ -117,7 +165,7 @@ def web_files(config, onnx, float16=False):
         "frame_shape": [height, width, config.common.num_channels],
         "num_kp": config.num_kp,
         "jacobian": bool(config.estimate_jacobian),
-        "weights": "float16" if float16 else "float32",
+        "weights": weights,
         "runtime": "onnxruntime-web (wasm)",
         "files": {role: entry["file"] for role, entry in description.items()},
         "models": description,
@@ -128,14 +176,14 @@ def web_files(config, onnx, float16=False):
 
 
 def write_web_models(model, root, name, weights=("float32",)):
-    """Writes ``root/NAME/`` (float32 weights) and/or ``root/NAME-float16/``, each as a whole
-    (converted once for both), then refreshes ``root/index.json``; returns (folder, size in
-    bytes) of each."""
+    """Writes ``root/NAME/`` (float32 weights), ``root/NAME-float16/`` and/or
+    ``root/NAME-int8/``, each as a whole (converted once for all), then refreshes
+    ``root/index.json``; returns (folder, size in bytes) of each."""
     onnx = onnx_models(model)
     written = []
     for kind in weights:
         folder = os.path.join(root, build_name(name, None if kind == "float32" else kind))
-        files = web_files(model.config, onnx, float16=kind == "float16")
+        files = web_files(model.config, onnx, kind)
         try:
             with replacing(folder) as tmp:
                 for file, data in files:

@@ -13,7 +13,6 @@ import time
 import traceback
 
 from ...errors import FommError, InputError
-from .. import motion
 from . import jobspec
 from .store import HEARTBEAT_S, RESULT
 
@@ -155,8 +154,6 @@ class Worker:
         if total is not None and total <= SHORT_VIDEO_FRAMES:
             models = InThread(models)
         with reader:
-            if motion.is_template(reader):  # checked at upload, by a server of these models
-                reader.check_fits(models)
             faces = framing.from_args(request, reader)
             animation = self.animation(models, request.settings(faces))
             count, _ = animation.run(request.source_image, reader, output, progress=progress)

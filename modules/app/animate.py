@@ -198,11 +198,11 @@ class Request:
         )
 
 
-def check(args):
+def check(args, opened=None):
     """Flags that do not go together, and inputs that are missing, before any model loads.
     Returns (the Request, the driving video probed and opened once as a VideoReader, which
     the caller closes, or the loaded motion template, and the expected number of frames or
-    None)."""
+    None). ``opened``: a VideoReader of ``--driving_video`` opened already, used instead."""
     from .images import check_image
     from .integrity import DecodeCheck
     from .video import VideoReader
@@ -249,7 +249,7 @@ def check(args):
         check_outputs(request)
         framing.check_flags(request, None)
         return request, template, request.frames
-    reader = VideoReader(request.driving_video)
+    reader = opened or VideoReader(request.driving_video)
     try:
         total = reader.num_frames
         given = request.frames

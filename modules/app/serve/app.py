@@ -10,6 +10,7 @@
 - ``/``: the web page (web/), when it is there
 """
 
+import functools
 import hmac
 import os
 import time
@@ -132,6 +133,7 @@ def create_app(settings, worker=None):
                 output,
                 settings.max_frames,
                 worker.models if worker else None,
+                functools.partial(worker.handover.offer, job_id) if worker else None,
             )
             state = {
                 "status": "queued",
@@ -145,19 +147,25 @@ def create_app(settings, worker=None):
             }
             store.commit(job_id, staged, state)
         except limits.TooLarge:
-            discard(staged)
+            unstage(job_id, staged)
             return error(413, f"the upload is over {settings.max_upload_mb:g} MB")
         except (limits.BadUpload, FommError) as bad:
-            discard(staged)
+            unstage(job_id, staged)
             return error(400, str(bad).replace(staged + os.sep, ""))
         except BaseException:
-            discard(staged)
+            unstage(job_id, staged)
             raise
         if worker:
             worker.wake.set()
         return JSONResponse(
             {"id": job_id, "status_url": f"/v1/animations/{job_id}"}, status_code=202
         )
+
+    def unstage(job_id, staged):
+        """Removes a job that failed before it was queued, and its reader if one is kept."""
+        if worker:
+            worker.handover.drop(job_id)
+        discard(staged)
 
     @app.get("/v1/animations/{job_id}")
     def status(job_id: str):

@@ -58,11 +58,11 @@ def argv(opts, source, driving, output, max_frames):
     return args
 
 
-def checked(opts, source, driving, output, max_frames):
+def checked(opts, source, driving, output, max_frames, opened=None):
     """(Request, opened VideoReader or loaded motion.Motion, frame count or None), as the
     scripts check their flags and inputs: the image's header, the video's probe (allow-lists,
     frame size), ``--strict``'s integrity check, the template's safe read, and the face
-    flags. The caller closes the reader."""
+    flags. The caller closes the reader. ``opened``: the video's reader, opened already."""
     from .. import animate
 
     if motion.is_template(driving):
@@ -70,15 +70,17 @@ def checked(opts, source, driving, output, max_frames):
         # frames=N up to the limit animates its first N, as with a video (``validate``).
         max_frames = UNCAPPED
     parser = animate.parser("fomm-serve", "")
-    return animate.check(parser.parse_args(argv(opts, source, driving, output, max_frames)))
+    args = parser.parse_args(argv(opts, source, driving, output, max_frames))
+    return animate.check(args, opened)
 
 
-def validate(opts, source, driving, output, max_frames, models=None):
+def validate(opts, source, driving, output, max_frames, models=None, keep=None):
     """Every check a job's inputs get before it is queued; returns the number of frames it
     will animate (None: the video does not say). An InputError or UsageError says what is
     wrong; a video that declares, or a template that holds, more than ``max_frames`` frames
     is one (``frames=N`` up to the limit animates the first N instead), and so is a template
-    made for other ``models`` than the server's."""
+    made for other ``models`` than the server's. ``keep``: given the video's open reader once
+    every check has passed, instead of closing it (handover.py)."""
     from ..images import load_image
 
     if opts.get("frames", 0) > max_frames:
@@ -86,17 +88,25 @@ def validate(opts, source, driving, output, max_frames, models=None):
     load_image(source)  # decoded now: a damaged image is refused here, not in the queue
     uncapped = max_frames if opts.get("frames") else UNCAPPED  # the header is judged below
     request, reader, total = checked(opts, source, driving, output, uncapped)
-    reader.close()
     template = motion.is_template(reader)
-    if template and models is not None:
-        reader.check_fits(models)
-    if total is not None and total > max_frames:
-        if template:
-            what, shorter = f"the motion template has {total} frames", "template"
-        else:
-            what, shorter = f"the driving video has {total} frames by its timestamps", "video"
-        raise UsageError(
-            f"{what}; this server animates at most {max_frames} (--max_frames): send a "
-            f"shorter {shorter}, or the field frames=N"
-        )
+    kept = keep is not None and not template
+    try:
+        if template and models is not None:
+            reader.check_fits(models)
+        if total is not None and total > max_frames:
+            if template:
+                what, shorter = f"the motion template has {total} frames", "template"
+            else:
+                what, shorter = f"the driving video has {total} frames by its timestamps", "video"
+            raise UsageError(
+                f"{what}; this server animates at most {max_frames} (--max_frames): send a "
+                f"shorter {shorter}, or the field frames=N"
+            )
+    except BaseException:
+        reader.close()
+        raise
+    if kept:
+        keep(reader)
+    else:
+        reader.close()
     return total if total is not None else request.frames

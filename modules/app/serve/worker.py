@@ -14,6 +14,7 @@ import traceback
 
 from ...errors import FommError, InputError
 from . import jobspec
+from .handover import Handover
 from .store import HEARTBEAT_S, RESULT
 
 log = logging.getLogger("fomm.serve")
@@ -41,6 +42,7 @@ class Worker:
         self.max_frames = max_frames
         self.owner = secrets.token_hex(8)
         self.sources = collections.OrderedDict()  # Worker.animation
+        self.handover = Handover()  # the driving videos that uploads opened
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.loop, name="fomm-worker", daemon=True)
@@ -53,6 +55,7 @@ class Worker:
         self.stopping.set()
         self.wake.set()
         self.thread.join(timeout)
+        self.handover.close()
 
     def loop(self):
         while not self.stopping.is_set():
@@ -65,6 +68,7 @@ class Worker:
                     ran = True
                     break
             if not ran:  # jobs of other replicas and restarts show up within a second
+                self.handover.expire()
                 self.wake.wait(1.0)
                 self.wake.clear()
 
@@ -73,6 +77,7 @@ class Worker:
         folder = store.folder(job_id)
         state = store.state(job_id)
         if state is None or store.cancelled(job_id):
+            self.handover.drop(job_id)
             store.remove(job_id)
             return
         began = time.perf_counter()
@@ -98,7 +103,7 @@ class Worker:
 
         status, fields = "failed", {}
         try:
-            count, warning = self.animate(state, folder, progress)
+            count, warning = self.animate(state, folder, progress, job_id)
             status, fields = "done", {"frames_done": count, "frames_total": count}
             if warning:
                 fields["warning"] = warning
@@ -140,16 +145,22 @@ class Worker:
 
         return Kept(models, settings)
 
-    def animate(self, state, folder, progress):
+    def animate(self, state, folder, progress, job_id=None):
         """Runs the job's animation as the scripts do; returns (frames, damage warning)."""
         from .. import framing
 
         source = os.path.join(folder, state["source"])
         driving = os.path.join(folder, state.get("motion") or state["driving"])
         output = os.path.join(folder, RESULT)
-        request, reader, total = jobspec.checked(
-            state["options"], source, driving, output, self.max_frames
-        )
+        opened = self.handover.take(job_id, driving)
+        try:
+            request, reader, total = jobspec.checked(
+                state["options"], source, driving, output, self.max_frames, opened
+            )
+        except BaseException:
+            if opened is not None:
+                opened.close()  # closing twice is harmless
+            raise
         models = self.models
         if total is not None and total <= SHORT_VIDEO_FRAMES:
             models = InThread(models)

@@ -68,3 +68,29 @@ def test_onnx_serves_batch_8_with_a_batch_1_source(target_model):
     encoded = model.encode_source(source_image=source)
     out = model.animate_encoded(**encoded, **kp)
     assert np.abs(out["prediction"][6:8] - ref["prediction_abs"][:2]).max() <= IMAGE_TOL
+
+
+def resident_bytes():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS"))
+
+
+def test_conversion_keeps_no_copy_of_the_weights_per_optimizer_pass():
+    """tf2onnx rewrites every node's protobuf after each optimizer pass; without
+    onnx._fresh_node_protos each rewrite left a copy of the weights in memory (24 passes,
+    4 GB for the full-size generator)."""
+    from tf2onnx.graph import Graph, Node
+
+    from modules.export.onnx import _fresh_node_protos
+
+    graph = Graph([], opset=17)
+    graph.make_const("weights", np.ones((16, 1024, 1024), np.float32))  # 64 MiB
+    graph.update_proto()
+    original = Node.update_proto
+    before = resident_bytes()
+    with _fresh_node_protos():
+        for _ in range(10):
+            graph.update_proto()
+    assert resident_bytes() - before < 3 * 64 * 2**20  # 640 MiB more without it
+    assert Node.update_proto is original
+    np.testing.assert_array_equal(graph.get_node_by_output("weights").get_tensor_value(False), 1)

@@ -1,13 +1,15 @@
-"""Speed of the web page (web/index.html, ONNX Runtime Web on WebAssembly) in headless
-Chromium: seconds per frame of ``window.fomm.animateFrames`` for the tiny test model and the
-full-size vox model with float32, float16 and int8 (--web_int8) weights, and the peak memory
-of the full-size build. Needs no download.
+"""Speed of the web page (web/index.html: ONNX Runtime Web, or LiteRT.js for the -litert
+models, on WebAssembly) in headless Chromium: seconds per frame of
+``window.fomm.animateFrames`` for the tiny test model and the full-size vox model with float32,
+float16 and int8 (--web_int8) weights and as LiteRT.js models (--web_litert), and the peak
+memory of the full-size builds. Needs no download.
 
     python benchmarks/bench_web.py [--frames 8] [--workdir DIR]
 
 The vox model has benchmarks/bench.py's random weights (calibrated batch-norm statistics),
 written as a checkpoint (needs torch) that ``build.py --nolite --web --web_float16
---web_int8`` builds in a child process, whose peak resident memory is reported. Each model
+--web_int8``, then ``build.py --nolite --web_litert``, build in child processes, whose peak
+resident memory is reported. Each model
 runs with one WebAssembly thread (``?threads=1``) and with one thread per core (the page is
 cross-origin isolated: on this plain static server, by its service worker). A first call
 loads the model and is not timed; then the example video's first N frames (batches of 4) are
@@ -31,8 +33,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser  # noqa: E402
 
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny-vox")
-MODELS = ("tiny-vox", "tiny-vox-int8", "vox", "vox-float16", "vox-int8")
+MODELS = ("tiny-vox", "tiny-vox-int8", "tiny-vox-litert", "vox", "vox-float16", "vox-int8")
+MODELS += ("vox-litert",)
 WEB = ("--nolite", "--web", "--web_float16", "--web_int8")
+LITERT = ("--nolite", "--web_litert")  # the TF Lite converter's peak, measured on its own
 
 
 def checkpoint(workdir):
@@ -65,18 +69,17 @@ def build_py(*argv):
 
 def build(workdir, models):
     """The web models of MODELS in ``models`` (kept when already there); returns the peak
-    memory of the full-size build in bytes, or None when nothing was built."""
+    memory of the full-size builds in bytes ({flags: bytes}; empty when nothing was built)."""
     if all(os.path.exists(os.path.join(models, n, "model.json")) for n in MODELS):
-        return None
+        return {}
     out = ["--saved_models", os.path.join(workdir, "saved_models"), "--web_models", models]
     build_py("--model", "tiny-vox", "--config", os.path.join(TINY, "config.yaml"),
              "--checkpoint", os.path.join(TINY, "tiny-vox-cpk.pth.tar"), "--nolite", "--web",
-             "--web_int8", *out)  # fmt: skip
+             "--web_int8", "--web_litert", *out)  # fmt: skip
     print("building the full-size vox web models (a few minutes) ...", flush=True)
-    return build_py(
-        "--model", "vox", "--config", os.path.join(ROOT, "config", "vox-256.yaml"),
-        "--checkpoint", checkpoint(workdir), *WEB, *out,
-    )  # fmt: skip
+    vox = ["--model", "vox", "--config", os.path.join(ROOT, "config", "vox-256.yaml")]
+    vox += ["--checkpoint", checkpoint(workdir)]
+    return {flags: build_py(*vox, *flags, *out) for flags in (WEB, LITERT)}
 
 
 def frames(count):
@@ -116,7 +119,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or tmp
         models = os.path.join(workdir, "models")
-        peak = build(workdir, models)
+        peaks = build(workdir, models)
         source, driving = frames(args.frames)
         rows, results = [], {}
         for name in MODELS:
@@ -159,11 +162,13 @@ def main():
         ("tiny-vox-int8", "tiny-vox"),
         ("vox-float16", "vox"),
         ("vox-int8", "vox"),
+        ("tiny-vox-litert", "tiny-vox"),
+        ("vox-litert", "vox"),
     ):
         quality = browser.psnr(results[name], results[reference])
         print(f"{name} frames against {reference} frames: PSNR {quality:.1f} dB")
-    if peak:
-        print(f"peak memory of build.py {' '.join(WEB)} (full-size vox): {peak / 2**30:.1f} GiB")
+    for flags, peak in peaks.items():
+        print(f"peak memory of build.py {' '.join(flags)} (full-size vox): {peak / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":

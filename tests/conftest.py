@@ -106,9 +106,10 @@ def target(request):
 
 @pytest.fixture(scope="session")
 def web_models(tmp_path_factory):
-    """build.py --web and --web_int8 output for both tiny models (web/models/ of a fresh
-    folder)."""
+    """build.py --web, --web_int8 and --web_litert output for both tiny models (web/models/
+    of a fresh folder)."""
     root = tmp_path_factory.mktemp("web-build")
     for case in CASES:
-        build(case, root, "--nolite", "--web", "--web_int8", "--web_models", str(root / "models"))
+        flags = ("--nolite", "--web", "--web_int8", "--web_litert")
+        build(case, root, *flags, "--web_models", str(root / "models"))
     return root / "models"

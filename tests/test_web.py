@@ -111,17 +111,19 @@ def test_demo_frames_match_the_python_pipeline(page, case):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("build", ["int8", "litert"])
 @pytest.mark.parametrize("case", CASES)
-def test_int8_frames_are_within_35_db_of_float32(page, case):
-    """--web_int8 in the page: the reference inputs, relative motion and adapted scale, give
+def test_reduced_precision_frames_are_within_35_db_of_float32(page, case, build):
+    """--web_int8 (ONNX Runtime Web) and --web_litert (LiteRT.js, batch 1: the 3 frames run
+    one at a time) in the page: the reference inputs, relative motion and adapted scale, give
     frames at 35 dB PSNR or more against the float32 model's frames."""
     driver, _ = page
     ref = reference(case)
     inputs = ref["source_uint8"], ref["driving_uint8"], "rel_adapt"
     float32 = animate(driver, case, *inputs)
-    int8 = animate(driver, f"{case}-int8", *inputs)
-    assert int8.shape == float32.shape
-    assert 35 <= browser.psnr(int8, float32) < float("inf")
+    reduced = animate(driver, f"{case}-{build}", *inputs)
+    assert reduced.shape == float32.shape
+    assert 35 <= browser.psnr(reduced, float32) < float("inf")
 
 
 @pytest.mark.slow

@@ -44,9 +44,9 @@ def test_build_web_writes_what_the_page_reads(web_models):
     import onnxruntime
 
     index = json.loads((web_models / "index.json").read_text())
-    names = sorted([*CASES, *(f"{case}-int8" for case in CASES)])
+    names = sorted(f"{case}{kind}" for case in CASES for kind in ("", "-int8", "-litert"))
     assert [m["name"] for m in index["models"]] == names
-    for case in names:
+    for case in [name for name in names if not name.endswith("-litert")]:
         meta = json.loads((web_models / case / "model.json").read_text())
         weights = "int8" if case.endswith("-int8") else "float32"
         assert meta["format"] == "fomm-web-1" and meta["weights"] == weights
@@ -60,6 +60,29 @@ def test_build_web_writes_what_the_page_reads(web_models):
             assert sorted(o.name for o in session.get_outputs()) == sorted(entry["outputs"]), role
         assert meta["models"]["kp_detector"]["inputs"] == ["image"]
     assert not [n for n in os.listdir(web_models) if ".tmp-" in n or ".old-" in n]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_build_web_litert_writes_batch_1_tflite_models(web_models, case):
+    """build.py --web_litert: the three TF Lite models with static batch 1 (LiteRT.js needs
+    static shapes), and model.json naming the signature of each of the page's four models."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    folder = web_models / f"{case}-litert"
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["format"] == "fomm-web-1" and meta["runtime"] == "litertjs (wasm)"
+    assert meta["weights"] == "int8" and meta["batch"] == 1 and meta["frame_shape"] == [256, 256, 3]
+    files = ["generator.tflite", "kp_detector.tflite", "process_kp.tflite"]
+    assert sorted(os.listdir(folder)) == sorted([*files, "model.json", "manifest.json"])
+    for role, entry in meta["models"].items():
+        runner = Interpreter(str(folder / entry["file"])).get_signature_runner(entry["signature"])
+        inputs, outputs = runner.get_input_details(), runner.get_output_details()
+        assert sorted(inputs) == entry["inputs"] and sorted(outputs) == entry["outputs"], role
+        for detail in [*inputs.values(), *outputs.values()]:
+            assert detail["shape_signature"].tolist() == detail["shape"].tolist(), role
+            assert len(detail["shape"]) == 0 or detail["shape"][0] == 1, role
+    assert meta["files"]["animate_encoded"] == "generator.tflite"
 
 
 @pytest.mark.slow

@@ -417,4 +417,4 @@ $("stop").addEventListener("click", () => (state.stop = true));
 fillModels().catch((error) => showMessage(`Could not list the models: ${error.message}`));
 // The footer says how many WebAssembly threads run the models, and why only one (isolate.js).
 const why = window.fommIsolation && window.fommIsolation.startsWith("unavailable") ? ` (${window.fommIsolation.slice(13)})` : "";
-$("runtime").textContent = `ONNX Runtime Web, WebAssembly, ${threads()} thread${threads() === 1 ? "" : "s"}${why}`;
+$("runtime").textContent = `ONNX Runtime Web (LiteRT.js for -litert models), WebAssembly, ${threads()} thread${threads() === 1 ? "" : "s"}${why}`;

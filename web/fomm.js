@@ -138,28 +138,55 @@ async function readDescription(name) {
   return { description, files };
 }
 
+/** The bytes (Uint8Array) of models/NAME/FILE, checked against the model's manifest. */
+async function fetchChecked(name, file, files, hint) {
+  // Fetched here, not by the runtime: "no-cache" revalidates, so a rebuilt model is never stale.
+  const response = await fetch(modelUrl(name, file), { cache: "no-cache" });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const buffer = await response.arrayBuffer();
+  await checkFile(name, files, file, buffer, hint);
+  return new Uint8Array(buffer);
+}
+
+function loadError(name, file, error, hint) {
+  if (error instanceof FommError) return error;
+  return new FommError(`Could not load models/${name}/${file} (${error.message || error}): ${hint || `rebuild it with: python build.py --model ${name} --web`}`);
+}
+
 export async function createSession(name, file, files, hint = undefined) {
   try {
-    // Fetched here, not by ORT: "no-cache" revalidates, so a rebuilt model is never stale.
-    const response = await fetch(modelUrl(name, file), { cache: "no-cache" });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const buffer = await response.arrayBuffer();
-    await checkFile(name, files, file, buffer, hint);
-    return await ort.InferenceSession.create(new Uint8Array(buffer), {
+    return await ort.InferenceSession.create(await fetchChecked(name, file, files, hint), {
       executionProviders: ["wasm"],
       graphOptimizationLevel: "all",
     });
   } catch (error) {
-    if (error instanceof FommError) throw error;
-    throw new FommError(`Could not load models/${name}/${file} (${error.message || error}): ${hint || `rebuild it with: python build.py --model ${name} --web`}`);
+    throw loadError(name, file, error, hint);
   }
 }
 
-/** Loads (once) the four ONNX sessions of a model built with build.py --web. */
+// model.json's runtime for build.py --web_litert's TF Lite models (modules/export/web_litert.py).
+export const LITERT_RUNTIME = "litertjs (wasm)";
+
+async function litertSessions(name, description, files) {
+  const hint = `rebuild it with: python build.py --model ${name.replace(/-litert$/, "")} --web_litert`;
+  let file = "model.json";
+  try {
+    const litert = await import("./litert.js");
+    return await litert.createSessions(description, (f) => fetchChecked(name, (file = f), files, hint), threads(), ort.Tensor);
+  } catch (error) {
+    throw loadError(name, file, error, hint);
+  }
+}
+
+/** Loads (once) the four sessions of a model built with build.py --web (ONNX Runtime Web)
+ * or --web_litert (LiteRT.js). */
 export function loadModel(name) {
   if (!models.has(name)) {
     const loading = (async () => {
       const { description, files } = await readDescription(name);
+      if (description.runtime === LITERT_RUNTIME) {
+        return { name, description, sessions: await litertSessions(name, description, files) };
+      }
       const sessions = {};
       for (const [key, file] of Object.entries(description.files)) {
         sessions[key] = await createSession(name, file, files);

@@ -107,6 +107,12 @@ def parse(argv, prog="build.py"):
         help="also write the web page's models with int8 generator convolutions to "
         "web/models/NAME-int8/",
     )
+    parser.add_argument(
+        "--web_litert",
+        action="store_true",
+        help="also write the web page's fastest models, for LiteRT.js (TF Lite, batch 1, "
+        "dynamic int8) to web/models/NAME-litert/",
+    )
     # Output folders: flag -> (default, what goes there).
     for flag, default, what in output_folders():
         parser.add_argument(
@@ -137,13 +143,13 @@ def parse(argv, prog="build.py"):
         raise UsageError(
             "--precision bfloat16 makes SavedModels; it does not go with --onnx or --tfjs"
         )
-    if args.precision != "float32" and (args.web or args.web_float16 or args.web_int8):
+    if args.precision != "float32" and web_kinds(args):
         raise UsageError("--precision bfloat16 makes SavedModels; it does not go with --web")
     if args.tfjs:
         from .tfjs import converter_python
 
         converter_python()  # before any model loads: says how to install the converter
-    if args.module and (args.web or args.web_float16 or args.web_int8):
+    if args.module and web_kinds(args):
         raise UsageError("the web page needs all three models; --web does not go with --module")
     return args
 
@@ -198,9 +204,10 @@ def check(args, found):
         load_config(config)
         check_checkpoint_file(checkpoint)
     # The onnx extra's packages, before hours of building find them missing.
-    if args.onnx or args.web or args.web_float16 or args.web_int8:
+    onnx_web = set(web_kinds(args)) - {"litert"}
+    if args.onnx or onnx_web:
         extras.check("tf2onnx", "onnx", "ONNX export (build.py --onnx, --web)")
-    if args.web or args.web_float16 or args.web_int8:
+    if onnx_web:
         extras.check("onnx", "onnx", "the web page's models (build.py --web)")
     if args.web_int8:
         extras.check("onnxruntime", "onnx", "build.py --web_int8")
@@ -315,9 +322,8 @@ def build(args, name, config, checkpoint):
         )
         stems = [stem for module in modules for stem in signature_stems(module).values()]
         manifest.update(tfjs_dir(args.tfjs_dir, name), stems)
-    weights = ["float32"] * args.web + ["float16"] * args.web_float16 + ["int8"] * args.web_int8
-    if weights:
-        build_web(steps, model, args.web_models, name, weights)
+    if web_kinds(args):
+        build_web(steps, model, args.web_models, name, web_kinds(args))
     if not (args.nolite or precision):
         build_tflite(args, name, lite or model.tflite_signatures, modules, steps)
 
@@ -341,6 +347,13 @@ def build_tflite(args, name, signatures, modules, steps):
     write_file(os.path.join(folder, "OPS.md"), tflite.ops_report(folder))
     parts = [os.path.basename(tflite_path(folder, module)) for module in modules]
     manifest.update(folder, [*parts, "OPS.md"])
+
+
+def web_kinds(args):
+    """The web models to build: float32, float16, int8 (ONNX), litert (LiteRT.js)."""
+    flags = ("web", "web_float16", "web_int8", "web_litert")
+    kinds = ("float32", "float16", "int8", "litert")
+    return [kind for flag, kind in zip(flags, kinds) if getattr(args, flag)]
 
 
 def build_web(steps, model, root, name, weights):

@@ -176,14 +176,20 @@ def web_files(config, onnx, weights="float32"):
 
 
 def write_web_models(model, root, name, weights=("float32",)):
-    """Writes ``root/NAME/`` (float32 weights), ``root/NAME-float16/`` and/or
-    ``root/NAME-int8/``, each as a whole (converted once for all), then refreshes
-    ``root/index.json``; returns (folder, size in bytes) of each."""
-    onnx = onnx_models(model)
+    """Writes ``root/NAME/`` (float32 weights), ``root/NAME-float16/``,
+    ``root/NAME-int8/`` and/or ``root/NAME-litert/`` (modules/export/web_litert.py), each as
+    a whole (the ONNX models converted once for all), then refreshes ``root/index.json``;
+    returns (folder, size in bytes) of each."""
+    from .web_litert import litert_files
+
+    onnx = onnx_models(model) if set(weights) - {"litert"} else None
     written = []
     for kind in weights:
         folder = os.path.join(root, build_name(name, None if kind == "float32" else kind))
-        files = web_files(model.config, onnx, kind)
+        if kind == "litert":
+            files = litert_files(model)
+        else:
+            files = web_files(model.config, onnx, kind)
         try:
             with replacing(folder) as tmp:
                 for file, data in files:

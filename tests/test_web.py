@@ -163,6 +163,31 @@ def test_a_server_with_the_headers_needs_no_service_worker(web_models):
 
 
 @pytest.mark.slow
+def test_a_changed_litert_file_is_refused_with_what_to_do(page, web_models):
+    """A --web_litert model whose generator.tflite changed since build.py wrote it: the page
+    refuses it before LiteRT.js loads it, and says how to rebuild."""
+    import shutil
+
+    driver, _ = page
+    broken = web_models / "tiny-vox-litert-changed"
+    shutil.copytree(web_models / "tiny-vox-litert", broken)
+    data = bytearray((broken / "generator.tflite").read_bytes())
+    data[len(data) // 2] ^= 1
+    (broken / "generator.tflite").write_bytes(bytes(data))
+    ref = reference("tiny-vox")
+    try:
+        with pytest.raises(RuntimeError) as error:
+            browser.animate_frames(
+                driver, broken.name, ref["source_uint8"], ref["driving_uint8"][:1], False, False
+            )
+    finally:
+        shutil.rmtree(broken)
+    message = str(error.value)
+    assert "generator.tflite does not match its manifest" in message, message
+    assert "python build.py --model" in message and "--web_litert" in message, message
+
+
+@pytest.mark.slow
 def test_model_not_built_for_the_web_says_so(page):
     driver, _ = page
     ref = reference("tiny-vox")

@@ -29,6 +29,7 @@ from .contract import (
     build_name,
 )
 
+RUNTIME = "onnxruntime-web (wasm)"  # model.json's runtime for the ONNX models
 # Weights smaller than this stay float32 (biases, norms): they weigh nothing, and the shape
 # constants among them must keep their type.
 FLOAT16_MIN_SIZE = 64
@@ -159,6 +160,14 @@ def web_files(config, onnx, weights="float32"):
         inputs, outputs = io_names(data)
         description[role] = {"file": file, "inputs": inputs, "outputs": outputs}
         files.append((file, data))
+    files.append((WEB_MODEL_JSON, model_json(config, description, files, weights, RUNTIME)))
+    return files
+
+
+def model_json(config, description, files, weights, runtime, **extra):
+    """The text of a web model's model.json: the model's shapes, ``runtime`` (the page's
+    runtime for it), ``extra`` keys, and ``description`` (role -> its file, inputs and
+    outputs) of ``files`` ((name, bytes) pairs)."""
     height, width = config.frame_shape
     meta = {
         "format": WEB_FORMAT,
@@ -166,13 +175,13 @@ def web_files(config, onnx, weights="float32"):
         "num_kp": config.num_kp,
         "jacobian": bool(config.estimate_jacobian),
         "weights": weights,
-        "runtime": "onnxruntime-web (wasm)",
+        "runtime": runtime,
+        **extra,
         "files": {role: entry["file"] for role, entry in description.items()},
         "models": description,
         "size_bytes": sum(len(data) for _, data in files),
     }
-    files.append((WEB_MODEL_JSON, json.dumps(meta, indent=1) + "\n"))
-    return files
+    return json.dumps(meta, indent=1) + "\n"
 
 
 def write_web_models(model, root, name, weights=("float32",)):

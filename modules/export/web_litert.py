@@ -9,7 +9,7 @@ and the page runs them one frame at a time. ``model.json`` says ``"runtime": "li
 (wasm)"`` and which signature of which file runs each of the page's four models.
 """
 
-from .contract import WEB_FILES, WEB_FORMAT, WEB_MODEL_JSON, tflite_path
+from .contract import WEB_FILES, WEB_MODEL_JSON, tflite_path
 
 RUNTIME = "litertjs (wasm)"  # web/fomm.js LITERT_RUNTIME
 QUANTIZE = "dynamic"
@@ -17,45 +17,29 @@ QUANTIZE = "dynamic"
 
 def litert_files(model):
     """(file name, bytes or text) of every file of the LiteRT.js web model, model.json last."""
-    import json
-
     from .tflite import convert_tflite
+    from .web import model_json
 
     signatures = model.mobile_signatures(static_batch=1)
-    files, flatbuffers = [], {}
+    files, interpreters = [], {}
     for module in dict.fromkeys(module for module, _, _ in WEB_FILES.values()):
-        file = tflite_path("", module)
-        flatbuffers[module] = convert_tflite(signatures, module, QUANTIZE)
-        files.append((file, flatbuffers[module]))
+        flatbuffer = convert_tflite(signatures, module, QUANTIZE)
+        files.append((tflite_path("", module), flatbuffer))
+        interpreters[module] = _interpreter(flatbuffer)
     description = {}
     for role, (module, signature, _) in WEB_FILES.items():
-        inputs, outputs = io_names(flatbuffers[module], signature)
+        runner = interpreters[module].get_signature_runner(signature)
         description[role] = {
             "file": tflite_path("", module),
             "signature": signature,
-            "inputs": inputs,
-            "outputs": outputs,
+            "inputs": sorted(runner.get_input_details()),
+            "outputs": sorted(runner.get_output_details()),
         }
-    height, width = model.config.frame_shape
-    meta = {
-        "format": WEB_FORMAT,
-        "frame_shape": [height, width, model.config.common.num_channels],
-        "num_kp": model.config.num_kp,
-        "jacobian": bool(model.config.estimate_jacobian),
-        "weights": "int8",
-        "runtime": RUNTIME,
-        "batch": 1,
-        "files": {role: entry["file"] for role, entry in description.items()},
-        "models": description,
-        "size_bytes": sum(len(data) for _, data in files),
-    }
-    files.append((WEB_MODEL_JSON, json.dumps(meta, indent=1) + "\n"))
-    return files
+    text = model_json(model.config, description, files, "int8", RUNTIME, batch=1)
+    return [*files, (WEB_MODEL_JSON, text)]
 
 
-def io_names(flatbuffer, signature):
-    """(input names, output names) of one signature of a TF Lite flatbuffer."""
+def _interpreter(flatbuffer):
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=flatbuffer).get_signature_runner(signature)
-    return sorted(runner.get_input_details()), sorted(runner.get_output_details())
+    return Interpreter(model_content=flatbuffer)

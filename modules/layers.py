@@ -21,6 +21,7 @@ from .ops import (
     space_to_depth_conv,
     upsample_nearest_2x,
     upsampled_conv3x3,
+    winograd4_conv3x3,
     winograd_conv3x3,
 )
 
@@ -78,7 +79,7 @@ class Conv2d(Prebuilt, keras.layers.Layer):
         image runs on the low-resolution image (``upsampled``); "space_to_depth": a 5x5 or
         larger one with at most 4 output channels on the space-to-depth image; "winograd":
         one built with ``winograd=True`` (the generator's bottleneck) by Winograd's
-        F(2x2, 3x3)."""
+        F(2x2, 3x3); "winograd4": the same by F(4x4, 3x3)."""
         return form in _FAST.get()
 
     def call(self, x):
@@ -106,8 +107,11 @@ class Conv2d(Prebuilt, keras.layers.Layer):
     def convolve(self, x, kernel, padding):
         if self.precision is None:
             if padding == "SAME":
-                if self.winograd and self.fast("winograd") and kernel.shape[:2] == (3, 3):
-                    return winograd_conv3x3(x, kernel)
+                if self.winograd and kernel.shape[:2] == (3, 3):
+                    if self.fast("winograd4"):
+                        return winograd4_conv3x3(x, kernel)
+                    if self.fast("winograd"):
+                        return winograd_conv3x3(x, kernel)
                 few_outputs = kernel.shape[0] == kernel.shape[1] >= 5 and kernel.shape[3] <= 4
                 if few_outputs and _even(x) and self.fast("space_to_depth"):
                     return space_to_depth_conv(x, kernel)
@@ -133,6 +137,9 @@ class Conv2d(Prebuilt, keras.layers.Layer):
 # by -4% to +1% and space-to-depth made it 8-12% faster (docs/speed.md, GPU).
 FAST_FORMS = ("subpixel", "space_to_depth", "winograd")
 TFLITE_FORMS = ("subpixel", "space_to_depth")
+# LiteRT.js (build.py --web_litert): float32 with F(4x4, 3x3) runs the bottleneck twice as
+# fast as the direct convolution in WebAssembly, where int8 is barely faster than float32.
+WEB_LITERT_FORMS = (*TFLITE_FORMS, "winograd4")
 GPU_FORMS = ("space_to_depth",)
 # What TensorFlow gets on each kind of device (run.py, the SavedModels).
 DEVICE_FORMS = {"cpu": FAST_FORMS, "gpu": GPU_FORMS}

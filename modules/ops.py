@@ -6,7 +6,8 @@ so that exported models keep a dynamic batch without SHAPE/PACK ops.
 
 ``upsampled_conv3x3``, ``winograd_conv3x3`` and ``space_to_depth_conv`` compute a torch
 convolution in fewer or faster steps; ``layers.fast_convolutions`` says which targets use
-them (Winograd only TensorFlow itself; ONNX and TF.js none).
+them (Winograd F(2x2, 3x3) only TensorFlow itself, F(4x4, 3x3) only LiteRT.js; ONNX and
+TF.js none).
 """
 
 import functools
@@ -201,6 +202,84 @@ def winograd_conv3x3(x, kernel):
     out = tf.matmul(np.kron(WINOGRAD_AT, WINOGRAD_AT), tf.reshape(products, [16, -1]))
     out = tf.transpose(tf.reshape(out, [2, 2, -1, tiles_h, tiles_w, cout]), [2, 3, 0, 4, 1, 5])
     return tf.reshape(out, [-1, 2 * tiles_h, 2 * tiles_w, cout])[:, :height, :width]
+
+
+# Winograd's F(4x4, 3x3) (same paper): a 6x6 input tile gives a 4x4 output tile, 36
+# multiply-adds per channel pair instead of 144. Its transforms scale by up to 8 and 1/24, so
+# its float32 rounding is about 10x the direct convolution's (a relative error of about 1e-5).
+WINOGRAD4_BT = np.array(
+    [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ],
+    np.float32,
+)
+WINOGRAD4_G = np.array(
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
+    np.float32,
+)
+WINOGRAD4_AT = np.array(
+    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+    np.float32,
+)
+
+
+@functools.lru_cache
+def _winograd4_taps(channels):
+    """Depthwise kernels of B^T d B done separably: six (6, 1, channels, 1) along the rows, six
+    (1, 6, channels, 1) along the columns."""
+    rows = [np.tile(r.reshape(6, 1, 1, 1), [1, 1, channels, 1]) for r in WINOGRAD4_BT]
+    columns = [np.tile(r.reshape(1, 6, 1, 1), [1, 1, channels, 1]) for r in WINOGRAD4_BT]
+    return rows, columns
+
+
+def winograd4_conv3x3(x, kernel):
+    """``F.conv2d(x, weight, padding=1)`` for a 3x3 kernel (no bias), by Winograd's F(4x4, 3x3):
+    2.25x fewer multiply-adds than ``winograd_conv3x3``, for about 10x its float32 rounding.
+
+    The input transform runs separably as 6 row and 36 column depthwise convolutions of
+    stride 4, the 36 products as one batched matrix product, the output transform as one
+    product with the 16x36 matrix kron(A^T, A^T). The batch is read from the static shape
+    where there is one: the TF Lite converter mis-sizes a reshape with -1 in these shapes.
+    """
+    batch, height, width, channels = x.shape
+    batch = tf.shape(x)[0] if batch is None else batch
+    cout = kernel.shape[3]
+    tiles_h, tiles_w = (height + 3) // 4, (width + 3) // 4
+    x = tf.pad(x, [[0, 0], [1, 4 * tiles_h + 1 - height], [1, 4 * tiles_w + 1 - width], [0, 0]])
+    row_taps, column_taps = _winograd4_taps(channels)
+    tiles = []
+    for row_tap in row_taps:
+        rows = tf.raw_ops.DepthwiseConv2dNative(
+            input=x, filter=row_tap, strides=[1, 4, 1, 1], padding="VALID"
+        )
+        for column_tap in column_taps:
+            tiles.append(
+                tf.raw_ops.DepthwiseConv2dNative(
+                    input=rows, filter=column_tap, strides=[1, 1, 4, 1], padding="VALID"
+                )
+            )
+    g = tf.constant(WINOGRAD4_G)
+    u = tf.reshape(tf.einsum("ui,ijco,wj->uwco", g, kernel, g), [36, channels, cout])
+    count = batch * tiles_h * tiles_w
+    products = tf.matmul(tf.reshape(tf.stack(tiles), [36, count, channels]), u)
+    at = np.kron(WINOGRAD4_AT, WINOGRAD4_AT)
+    out = tf.matmul(at, tf.reshape(products, [36, count * cout]))
+    out = tf.reshape(out, [4, 4, batch * tiles_h, tiles_w, cout])
+    out = tf.transpose(out, [2, 0, 3, 1, 4])
+    out = tf.reshape(out, [batch, 4 * tiles_h, 4 * tiles_w, cout])
+    return out[:, :height, :width]
 
 
 def space_to_depth_conv(x, kernel):

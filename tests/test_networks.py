@@ -14,7 +14,7 @@ from helpers import (
     tiny_model,
 )
 
-from modules.layers import GPU_FORMS, device_kind
+from modules.layers import GPU_FORMS, WEB_LITERT_FORMS, device_kind
 
 
 def kp_inputs(ref, mode, frames):
@@ -154,6 +154,17 @@ def test_each_target_traces_its_own_fast_convolutions(case):
         for op in ("DepthToSpace", "SpaceToDepth", "BatchMatMulV2"):
             assert op_count(function, op) == 0, op
     assert op_count(portable.animate_encoded, "DepthwiseConv2dNative") == 0
+
+
+def test_web_litert_signatures_trace_the_winograd4_bottleneck(case):
+    """build.py --web_litert's signatures: TF Lite's forms, and the bottleneck by F(4x4, 3x3)
+    (42 depthwise input transforms and one batched product per convolution)."""
+    model = tiny_model(case)
+    web = model.mobile_signatures(static_batch=1, fast=WEB_LITERT_FORMS)
+    bottleneck = 2 * len(model.keras_generator.bottleneck)
+    assert op_count(web.animate_encoded, "DepthwiseConv2dNative") == 42 * bottleneck
+    assert op_count(web.animate_encoded, "BatchMatMulV2") == bottleneck
+    assert op_count(web.animate_encoded, "SpaceToDepth") >= 1
 
 
 def test_gpu_signatures_trace_space_to_depth_only(case):

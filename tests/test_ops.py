@@ -8,7 +8,13 @@ from helpers import checkpoint_path
 
 from modules import ops
 from modules.convert.checkpoint import read_state_dicts
-from modules.layers import FAST_FORMS, AntiAliasInterpolation2d, Conv2d, fast_convolutions
+from modules.layers import (
+    FAST_FORMS,
+    WEB_LITERT_FORMS,
+    AntiAliasInterpolation2d,
+    Conv2d,
+    fast_convolutions,
+)
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -74,6 +80,20 @@ def test_winograd_conv3x3_matches_torch_conv(shape):
     np.testing.assert_allclose(got.numpy(), nhwc(want), atol=2e-5 * np.sqrt(cin), rtol=0)
 
 
+@pytest.mark.parametrize(
+    "shape", [(2, 5, 7, 3, 4), (1, 8, 8, 64, 32), (3, 1, 2, 2, 5), (2, 9, 13, 16, 8)]
+)
+def test_winograd4_conv3x3_matches_torch_conv(shape):
+    """F(4x4, 3x3), also on sizes that are not multiples of 4. Its transforms scale by up to 8
+    and 1/24: 10x the rounding allowed to F(2x2, 3x3) above."""
+    batch, height, width, cin, cout = shape
+    x = RNG.standard_normal((batch, height, width, cin)).astype(np.float32)
+    weight = RNG.standard_normal((cout, cin, 3, 3)).astype(np.float32)
+    want = F.conv2d(nchw(x).double(), torch.from_numpy(weight).double(), padding=1)
+    got = ops.winograd4_conv3x3(tf.constant(x), tf.constant(weight.transpose(2, 3, 1, 0)))
+    np.testing.assert_allclose(got.numpy(), nhwc(want), atol=2e-4 * np.sqrt(cin), rtol=0)
+
+
 @pytest.mark.parametrize("shape", [(2, 6, 8, 5, 3, 7), (1, 4, 4, 2, 1, 5), (2, 8, 6, 3, 4, 3)])
 def test_space_to_depth_conv_matches_torch_conv(shape):
     batch, height, width, cin, cout, size = shape
@@ -117,14 +137,16 @@ def test_conv2d_upsampled_matches_torch_for_any_kernel(kernel_size, padding, fas
     np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
 
 
-@pytest.mark.parametrize("fast", [(), FAST_FORMS])
-def test_conv2d_built_for_winograd_matches_torch(fast):
+@pytest.mark.parametrize("fast, atol", [((), 1e-5), (FAST_FORMS, 1e-5), (WEB_LITERT_FORMS, 1e-4)])
+def test_conv2d_built_for_winograd_matches_torch(fast, atol):
+    """The plain convolution, F(2x2, 3x3) (TensorFlow) and F(4x4, 3x3) (LiteRT.js, whose
+    float32 rounding is about 10x the others')."""
     x = RNG.standard_normal((2, 6, 5, 8)).astype(np.float32)
     conv, weight, bias = random_conv2d(8, 8, 3, 1, "bottleneck.r0.conv1", winograd=True)
-    want = F.conv2d(nchw(x), weight, bias, padding=1)
+    want = F.conv2d(nchw(x).double(), weight.double(), bias.double(), padding=1)
     with fast_convolutions(fast):
         got = conv(tf.constant(x)).numpy()
-    np.testing.assert_allclose(got, nhwc(want), atol=1e-5)
+    np.testing.assert_allclose(got, nhwc(want), atol=atol)
 
 
 @pytest.mark.parametrize("size", [(16, 24), (5, 3), (8, 12)])

@@ -72,13 +72,16 @@ class Model(NumpyModel):
     def tflite_signatures(self):
         return self.mobile_signatures()
 
-    def mobile_signatures(self, static_batch=None, prediction_only=False, hardcode=None):
-        """The TF Lite converter's signatures with the mobile builds' options (``Signatures``)."""
+    def mobile_signatures(
+        self, static_batch=None, prediction_only=False, hardcode=None, fast=TFLITE_FORMS
+    ):
+        """The TF Lite converter's signatures with the mobile builds' options (``Signatures``);
+        ``fast``: the convolutions' faster forms (``layers.fast_convolutions``)."""
         return self._signatures(
             static_batch=static_batch,
             prediction_only=prediction_only,
             hardcode=hardcode,
-            fast=TFLITE_FORMS,
+            fast=fast,
         )
 
     def _signatures(self, **options):

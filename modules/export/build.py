@@ -111,7 +111,7 @@ def parse(argv, prog="build.py"):
         "--web_litert",
         action="store_true",
         help="also write the web page's fastest models, for LiteRT.js (TF Lite, batch 1, "
-        "dynamic int8) to web/models/NAME-litert/",
+        "float32) to web/models/NAME-litert/",
     )
     # Output folders: flag -> (default, what goes there).
     for flag, default, what in output_folders():

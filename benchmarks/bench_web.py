@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -166,7 +168,8 @@ def main():
         ("vox-litert", "vox"),
     ):
         quality = browser.psnr(results[name], results[reference])
-        print(f"{name} frames against {reference} frames: PSNR {quality:.1f} dB")
+        levels = np.abs(results[name].astype(int) - results[reference]).max()
+        print(f"{name} frames against {reference} frames: PSNR {quality:.1f} dB, {levels} levels")
     for flags, peak in peaks.items():
         print(f"peak memory of build.py {' '.join(flags)} (full-size vox): {peak / 2**30:.2f} GiB")
 

@@ -1,6 +1,7 @@
 // window.litertBench.run(options): loads TF Lite models in LiteRT.js's WebAssembly (XNNPACK)
 // CPU backend and times them; driven by benchmarks/bench_litertjs.py. Inputs and outputs
-// travel as base64 of little-endian float32.
+// travel as base64 of little-endian float32. timeFile(options) times one file's signature
+// (benchmarks/bench_conv_wasm.py).
 import {Tensor, loadAndCompile, loadLiteRt} from "../node_modules/@litertjs/core/dist/index.js";
 import {decode, encode, timed} from "./common.js";
 
@@ -17,9 +18,16 @@ async function runSignature(model, name, arrays, shapes) {
   return result;
 }
 
+let runtime = null; // LiteRT.js loads once per page
+
+function load(threads) {
+  runtime = runtime || loadLiteRt("../node_modules/@litertjs/core/wasm/", {threads});
+  return runtime;
+}
+
 async function run({dir, threads, numThreads, repeats, inputs}) {
   const report = {crossOriginIsolated: self.crossOriginIsolated};
-  await loadLiteRt("../node_modules/@litertjs/core/wasm/", {threads});
+  await load(threads);
   const options = {accelerator: "wasm", cpuOptions: {numThreads}};
   const [kp, kpLoad] = await timed(() => loadAndCompile(`${dir}/kp_detector.tflite`, options));
   const [generator, genLoad] = await timed(() => loadAndCompile(`${dir}/generator.tflite`, options));
@@ -70,7 +78,28 @@ async function run({dir, threads, numThreads, repeats, inputs}) {
   return report;
 }
 
-window.litertBench = {
-  run: (options) => run(options).catch((error) => ({error: String(error && error.stack || error)})),
-};
+/** Seconds of each of `repeats` runs of `file`'s one signature, on inputs of sin(i) / 2. */
+async function timeFile({file, threads, numThreads, repeats}) {
+  await load(threads);
+  const model = await loadAndCompile(file, {accelerator: "wasm", cpuOptions: {numThreads}});
+  const name = Object.keys(model.signatures)[0];
+  const arrays = {};
+  const shapes = {};
+  for (const detail of model.signatures[name].getInputDetails()) {
+    shapes[detail.name] = Array.from(detail.shape);
+    const array = new Float32Array(shapes[detail.name].reduce((a, b) => a * b, 1));
+    for (let i = 0; i < array.length; i++) array[i] = Math.sin(i) / 2;
+    arrays[detail.name] = array;
+  }
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    times.push((await timed(() => runSignature(model, name, arrays, shapes)))[1]);
+  }
+  model.delete();
+  return times;
+}
+
+const reported = (fn) => (options) =>
+  fn(options).catch((error) => ({error: String(error && error.stack || error)}));
+window.litertBench = {run: reported(run), timeFile: reported(timeFile)};
 document.getElementById("status").textContent = "ready";

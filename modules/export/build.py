@@ -16,6 +16,7 @@ from ..app import cli, interrupt
 from ..errors import UsageError
 from .contract import (
     MODULE_NAMES,
+    ONNX_WEB_KINDS,
     PRECISIONS,
     QUANTIZATIONS,
     build_name,
@@ -204,7 +205,7 @@ def check(args, found):
         load_config(config)
         check_checkpoint_file(checkpoint)
     # The onnx extra's packages, before hours of building find them missing.
-    onnx_web = set(web_kinds(args)) - {"litert"}
+    onnx_web = set(web_kinds(args)) & set(ONNX_WEB_KINDS)
     if args.onnx or onnx_web:
         extras.check("tf2onnx", "onnx", "ONNX export (build.py --onnx, --web)")
     if onnx_web:
@@ -322,8 +323,8 @@ def build(args, name, config, checkpoint):
         )
         stems = [stem for module in modules for stem in signature_stems(module).values()]
         manifest.update(tfjs_dir(args.tfjs_dir, name), stems)
-    if web_kinds(args):
-        build_web(steps, model, args.web_models, name, web_kinds(args))
+    if kinds := web_kinds(args):
+        build_web(steps, model, args.web_models, name, kinds)
     if not (args.nolite or precision):
         build_tflite(args, name, lite or model.tflite_signatures, modules, steps)
 
@@ -352,7 +353,7 @@ def build_tflite(args, name, signatures, modules, steps):
 def web_kinds(args):
     """The web models to build: float32, float16, int8 (ONNX), litert (LiteRT.js)."""
     flags = ("web", "web_float16", "web_int8", "web_litert")
-    kinds = ("float32", "float16", "int8", "litert")
+    kinds = (*ONNX_WEB_KINDS, "litert")
     return [kind for flag, kind in zip(flags, kinds) if getattr(args, flag)]
 
 

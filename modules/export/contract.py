@@ -106,6 +106,10 @@ def tfjs_dir(root, name, module=None):
     return os.path.join(folder, module) if module else folder
 
 
+# The kinds of web model that are ONNX conversions (build.py --web, --web_float16, --web_int8);
+# the other kind, "litert" (--web_litert), is TF Lite (modules/export/web_litert.py).
+ONNX_WEB_KINDS = ("float32", "float16", "int8")
+
 # The web page's models (build.py --web, modules/export/web.py, web/fomm.js):
 # role in the page -> (module, signature key, file in web/models/NAME/).
 WEB_FILES = {

@@ -21,6 +21,7 @@ from .. import extras
 from ..atomic import replacing, write_file
 from ..errors import ExportError, InputError
 from .contract import (
+    ONNX_WEB_KINDS,
     QUANTIZED_MODULES,
     WEB_FILES,
     WEB_FORMAT,
@@ -191,7 +192,7 @@ def write_web_models(model, root, name, weights=("float32",)):
     returns (folder, size in bytes) of each."""
     from .web_litert import litert_files
 
-    onnx = onnx_models(model) if set(weights) - {"litert"} else None
+    onnx = onnx_models(model) if set(weights) & set(ONNX_WEB_KINDS) else None
     written = []
     for kind in weights:
         folder = os.path.join(root, build_name(name, None if kind == "float32" else kind))
